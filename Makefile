@@ -1,0 +1,46 @@
+# labkit: `make lab` to learn, `make test` to check everything. Each target sets itself up.
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= smoke
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.labkit-installed
+
+.PHONY: lab test run data lint doctor clean help
+
+help:
+	@echo "make lab                 set up .venv and open JupyterLab on notebooks/"
+	@echo "make test                set up .venv and run every test (smoke-runs every lesson)"
+	@echo "make run PROFILE=smoke   execute the curriculum into build/<profile>/ (smoke|full)"
+	@echo "make data                pre-fetch every data set the curriculum uses"
+	@echo "make lint | doctor | clean"
+
+# The environment: a venv with labkit installed editable, its dev tools and a Jupyter kernel.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	$(BIN)/python -m ipykernel install --user --name labkit --display-name "Python 3 (labkit)" >/dev/null
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+run: $(STAMP)
+	$(BIN)/labkit run --profile $(PROFILE) --out build/$(PROFILE)
+
+data: $(STAMP)
+	$(BIN)/labkit data fetch
+
+lint: $(STAMP)
+	$(BIN)/ruff check labkit tests notebooks
+	$(BIN)/ruff format --check labkit tests notebooks
+
+doctor: $(STAMP)
+	$(BIN)/labkit doctor
+
+clean:
+	rm -rf build .pytest_cache

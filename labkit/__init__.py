@@ -1,0 +1,101 @@
+"""labkit: the helper package the labkit curriculum notebooks import.
+
+Start every lesson with::
+
+    import labkit
+    labkit.setup()
+
+Submodules (imported on first use, so ``import labkit`` stays fast):
+``labkit.datasets`` (registry, download, cache, offline mirror, loaders),
+``labkit.plots`` (history curves, image grids, confusion matrices),
+``labkit.runner`` (papermill execution of the curriculum) and ``labkit.cli`` (the ``labkit``
+command).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import random
+import sys
+from typing import Any
+
+from labkit.record import record
+
+__version__ = "0.1.0"
+__all__ = ["setup", "record", "device_report", "__version__"]
+
+_SUBMODULES = {"datasets", "plots", "runner", "cli", "curriculum", "record"}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: lazy submodules
+    if name in _SUBMODULES:
+        return importlib.import_module(f"labkit.{name}")
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    import numpy as np
+
+    np.random.seed(seed)
+    if "keras" in sys.modules or "tensorflow" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)  # seeds Python, NumPy and the backend
+
+
+def _plot_style() -> None:
+    import matplotlib as mpl
+
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (8.0, 4.5),
+            "figure.dpi": 90,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "image.cmap": "viridis",
+        }
+    )
+
+
+def device_report() -> str:
+    """One line: labkit, Python, TensorFlow/Keras versions, compute devices and data source.
+
+    TensorFlow is only asked about devices when the lesson has already imported it (importing it
+    costs about 5 s, and lessons such as clustering do not need it).
+    """
+    from labkit import datasets
+
+    parts = [f"labkit {__version__}", f"Python {platform.python_version()}"]
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        import keras
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        device = f"{len(gpus)} GPU" if gpus else f"CPU only ({os.cpu_count()} cores)"
+        parts += [f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}", device]
+    else:
+        parts.append(f"CPU ({os.cpu_count()} cores); TensorFlow not imported")
+    mirror = datasets.mirror_dir()
+    parts.append(f"data: {datasets.data_dir()}" + (f" + mirror {mirror}" if mirror else ""))
+    return " | ".join(parts)
+
+
+def setup(seed: int = 42, *, quiet: bool = False) -> None:
+    """Prepare a lesson: seed the random generators, set the plot style, print a device line.
+
+    Args:
+        seed: seeds Python's ``random``, NumPy and, if the lesson imported Keras, Keras and its
+            backend (``keras.utils.set_random_seed``), so reruns give the same numbers on the
+            same machine (GPU kernels may still differ slightly).
+        quiet: skip the one-line report.
+    """
+    _seed_everything(seed)
+    _plot_style()
+    if not quiet:
+        print(device_report())

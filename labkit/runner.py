@@ -1,0 +1,373 @@
+"""Execute the curriculum headless with papermill, hold recorded metrics to their bars, report.
+
+``notebooks/curriculum.yaml`` lists the lessons in order. Per lesson: ``notebook``, ``title``,
+``objectives``, ``smoke`` (papermill parameters for CI: offline mirror, CPU, about a minute) and
+``bars``: ``{metric: {smoke: x, full: y}}``. A bar is a lower limit unless it says
+``compare: "<="`` (an upper limit, e.g. a loss) or ``compare: "=="`` (an exact count).
+The ``full`` profile runs the notebook's own defaults (its ``parameters`` cell).
+
+:func:`run` executes lessons into ``OUT/``, writes ``OUT/results.json`` and ``OUT/index.html``
+(linking an HTML rendering of each executed notebook) and returns the results; the CLI
+(``labkit run``) and the curriculum tests both call it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.record import read_metrics
+
+PROFILES = ("smoke", "full")
+COMPARISONS = {
+    ">=": lambda value, bar: value >= bar,
+    "<=": lambda value, bar: value <= bar,
+    "==": lambda value, bar: math.isclose(value, bar, rel_tol=0, abs_tol=1e-9),
+}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CURRICULUM = REPO_ROOT / "notebooks" / "curriculum.yaml"
+
+__all__ = [
+    "Bar",
+    "Lesson",
+    "LessonResult",
+    "load_curriculum",
+    "check_bars",
+    "run_lesson",
+    "run",
+]
+
+
+class CurriculumError(ValueError):
+    """curriculum.yaml is malformed, or a requested notebook/profile is not in it."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    """The value a recorded metric must reach in each profile."""
+
+    metric: str
+    limits: Mapping[str, float]
+    compare: str = ">="
+
+    def limit(self, profile: str) -> float | None:
+        return self.limits.get(profile)
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One curriculum entry."""
+
+    notebook: str
+    title: str
+    objectives: tuple[str, ...]
+    smoke: Mapping[str, Any]
+    bars: tuple[Bar, ...]
+    full: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.notebook).stem
+
+    def parameters(self, profile: str) -> dict[str, Any]:
+        """Papermill parameters for a profile (``full`` = the notebook's defaults + overrides)."""
+        if profile not in PROFILES:
+            raise CurriculumError(f"Unknown profile {profile!r}; use one of {PROFILES}.")
+        return dict(self.smoke if profile == "smoke" else self.full)
+
+
+@dataclass
+class Check:
+    metric: str
+    value: float | None
+    bar: float
+    compare: str
+    passed: bool
+
+
+@dataclass
+class LessonResult:
+    """What happened when a lesson ran: status, time, metrics and the bars they met."""
+
+    notebook: str
+    title: str
+    profile: str
+    status: str  # "passed", "failed" (error) or "missed_bar"
+    seconds: float
+    parameters: dict[str, Any]
+    metrics: dict[str, float]
+    checks: list[Check]
+    error: str | None = None
+    output: str | None = None
+    html: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "passed"
+
+
+def _parse_bar(lesson: str, metric: str, spec: Any) -> Bar:
+    if not isinstance(spec, Mapping):
+        raise CurriculumError(
+            f"{lesson}: bar for {metric!r} must be a mapping like {{smoke: 0.9, full: 0.98}}."
+        )
+    compare = spec.get("compare", ">=")
+    if compare not in COMPARISONS:
+        raise CurriculumError(
+            f"{lesson}: bar {metric!r} compare must be one of {list(COMPARISONS)}."
+        )
+    limits = {p: float(spec[p]) for p in PROFILES if spec.get(p) is not None}
+    unknown = set(spec) - {*PROFILES, "compare"}
+    if unknown:
+        raise CurriculumError(f"{lesson}: bar {metric!r} has unknown keys {sorted(unknown)}.")
+    return Bar(metric, limits, compare)
+
+
+def load_curriculum(path: str | os.PathLike | None = None) -> list[Lesson]:
+    """Read ``notebooks/curriculum.yaml``.
+
+    Raises:
+        CurriculumError: a lesson lacks ``notebook``/``title``, its notebook file is missing, or
+            a bar is malformed.
+    """
+    import yaml
+
+    path = Path(path or DEFAULT_CURRICULUM)
+    if not path.is_file():
+        raise CurriculumError(f"No curriculum file at {path}.")
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    lessons = []
+    for entry in document.get("lessons", []):
+        name = entry.get("notebook")
+        if not name or not entry.get("title"):
+            raise CurriculumError(f"{path}: every lesson needs 'notebook' and 'title': {entry}")
+        if not (path.parent / name).is_file():
+            raise CurriculumError(f"{path}: lesson notebook {name} does not exist.")
+        lessons.append(
+            Lesson(
+                notebook=name,
+                title=entry["title"],
+                objectives=tuple(entry.get("objectives") or ()),
+                smoke=dict(entry.get("smoke") or {}),
+                full=dict(entry.get("full") or {}),
+                bars=tuple(_parse_bar(name, m, s) for m, s in (entry.get("bars") or {}).items()),
+            )
+        )
+    return lessons
+
+
+def check_bars(lesson: Lesson, metrics: Mapping[str, float], profile: str) -> list[Check]:
+    """Compare recorded metrics with the lesson's bars for a profile.
+
+    A bar whose metric was not recorded fails (value None): a lesson that stops recording is
+    a regression, not a pass.
+    """
+    checks = []
+    for bar in lesson.bars:
+        limit = bar.limit(profile)
+        if limit is None:
+            continue
+        value = metrics.get(bar.metric)
+        passed = value is not None and COMPARISONS[bar.compare](value, limit)
+        checks.append(Check(bar.metric, value, limit, bar.compare, passed))
+    return checks
+
+
+def _select(lessons: list[Lesson], notebooks: Iterable[str] | None) -> list[Lesson]:
+    if not notebooks:
+        return lessons
+    by_name = {}
+    for lesson in lessons:
+        by_name[lesson.notebook] = by_name[lesson.stem] = lesson
+    chosen = []
+    for requested in notebooks:
+        key = Path(requested).name
+        lesson = by_name.get(key) or by_name.get(Path(key).stem)
+        if lesson is None:
+            raise CurriculumError(
+                f"{requested} is not in curriculum.yaml; lessons: "
+                f"{', '.join(lesson.notebook for lesson in lessons)}."
+            )
+        chosen.append(lesson)
+    return chosen
+
+
+def _render_html(executed: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    target = executed.with_suffix(".html")
+    tmp = target.with_suffix(".html.part")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def run_lesson(
+    lesson: Lesson,
+    profile: str,
+    out_dir: str | os.PathLike,
+    *,
+    notebooks_dir: str | os.PathLike | None = None,
+    kernel_name: str = "python3",
+    render_html: bool = True,
+) -> LessonResult:
+    """Execute one lesson with papermill and check its bars.
+
+    The executed notebook is written to ``out_dir/<notebook>`` (and an HTML rendering beside
+    it); cells run with the notebooks folder as working directory.
+    """
+    import papermill
+
+    notebooks_dir = Path(notebooks_dir or DEFAULT_CURRICULUM.parent)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source, output = notebooks_dir / lesson.notebook, out_dir / lesson.notebook
+    parameters = lesson.parameters(profile)
+    error = None
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel_name,
+            cwd=str(notebooks_dir),
+            progress_bar=False,
+        )
+    except Exception as exc:  # papermill's execution error carries the cell's traceback
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+
+    metrics: dict[str, float] = {}
+    if output.is_file():
+        import nbformat
+
+        metrics = read_metrics(nbformat.read(output, as_version=4))
+    checks = check_bars(lesson, metrics, profile)
+    status = "failed" if error else ("passed" if all(c.passed for c in checks) else "missed_bar")
+    rendered = None
+    if render_html and output.is_file():
+        rendered = _render_html(output).name
+    return LessonResult(
+        notebook=lesson.notebook,
+        title=lesson.title,
+        profile=profile,
+        status=status,
+        seconds=round(seconds, 1),
+        parameters=parameters,
+        metrics=metrics,
+        checks=checks,
+        error=error,
+        output=output.name if output.is_file() else None,
+        html=rendered,
+    )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _index_html(results: list[LessonResult], profile: str) -> str:
+    rows = []
+    for r in results:
+        checks = (
+            "<br>".join(
+                f"{'✔' if c.passed else '✘'} {html.escape(c.metric)} = "
+                f"{'not recorded' if c.value is None else f'{c.value:.4g}'} "
+                f"(bar {html.escape(c.compare)} {c.bar:g})"
+                for c in r.checks
+            )
+            or "no bars"
+        )
+        link = (
+            f'<a href="{html.escape(r.html)}">{html.escape(r.notebook)}</a>'
+            if r.html
+            else html.escape(r.notebook)
+        )
+        error = f"<pre>{html.escape(r.error[-2000:])}</pre>" if r.error else ""
+        rows.append(
+            f'<tr class="{r.status}"><td>{link}</td><td>{html.escape(r.title)}</td>'
+            f"<td>{r.status}</td><td>{r.seconds:.1f}</td><td>{checks}{error}</td></tr>"
+        )
+    passed = sum(r.ok for r in results)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>labkit curriculum: {profile}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: .4em .7em; vertical-align: top; text-align: left; }}
+tr.passed td:nth-child(3) {{ color: #1a7f37; }}
+tr.failed td:nth-child(3), tr.missed_bar td:nth-child(3) {{ color: #cf222e; font-weight: bold; }}
+pre {{ white-space: pre-wrap; max-width: 60em; }}
+</style></head><body>
+<h1>labkit curriculum — profile <code>{profile}</code></h1>
+<p>{passed} of {len(results)} lessons passed. Each lesson links to its executed notebook.</p>
+<table><tr><th>notebook</th><th>lesson</th><th>status</th><th>seconds</th>
+<th>metrics vs bars</th></tr>
+{chr(10).join(rows)}
+</table></body></html>
+"""
+
+
+def run(
+    notebooks: Iterable[str] | None = None,
+    profile: str = "smoke",
+    out_dir: str | os.PathLike | None = None,
+    *,
+    curriculum: str | os.PathLike | None = None,
+    render_html: bool = True,
+    log=print,
+) -> list[LessonResult]:
+    """Run lessons (default: the whole curriculum, in order) and write the report.
+
+    Args:
+        notebooks: file names or stems from curriculum.yaml (``05_mlp_mnist`` works).
+        profile: ``"smoke"`` or ``"full"``.
+        out_dir: where executed notebooks, ``results.json`` and ``index.html`` go (default
+            ``build/<profile>``).
+
+    Returns:
+        One :class:`LessonResult` per lesson, in curriculum order.
+
+    Raises:
+        CurriculumError: unknown profile or notebook.
+    """
+    if profile not in PROFILES:
+        raise CurriculumError(f"Unknown profile {profile!r}; use one of {PROFILES}.")
+    curriculum_path = Path(curriculum or DEFAULT_CURRICULUM)
+    lessons = _select(load_curriculum(curriculum_path), notebooks)
+    out = Path(out_dir or REPO_ROOT / "build" / profile)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for lesson in lessons:
+        log(f"[labkit run] {lesson.notebook} ({profile}) ...")
+        result = run_lesson(
+            lesson, profile, out, notebooks_dir=curriculum_path.parent, render_html=render_html
+        )
+        summary = ", ".join(
+            f"{c.metric}={c.value if c.value is None else round(c.value, 4)} "
+            f"({'ok' if c.passed else 'MISSED'} {c.compare} {c.bar:g})"
+            for c in result.checks
+        )
+        log(f"[labkit run] {lesson.notebook}: {result.status} in {result.seconds:.1f} s; {summary}")
+        if result.error:
+            log(result.error[-3000:])
+        results.append(result)
+    _write_json(
+        out / "results.json",
+        {"profile": profile, "lessons": [asdict(r) for r in results]},
+    )
+    (out / "index.html").write_text(_index_html(results, profile), encoding="utf-8")
+    return results

@@ -1,0 +1,33 @@
+"""Every lesson in notebooks/curriculum.yaml runs with its smoke parameters and meets its bars.
+
+Runs through the same code as `labkit run` (labkit.runner.run_lesson); executed notebooks and
+their HTML go to build/test-smoke/ for inspection.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit import runner
+
+LESSONS = runner.load_curriculum()
+
+
+def test_curriculum_lists_lessons_with_bars():
+    assert LESSONS, "curriculum.yaml lists no lessons"
+    for lesson in LESSONS:
+        assert lesson.objectives, f"{lesson.notebook}: no objectives"
+        assert any(b.limit("smoke") is not None for b in lesson.bars), lesson.notebook
+        assert any(b.limit("full") is not None for b in lesson.bars), lesson.notebook
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.stem for lesson in LESSONS])
+def test_lesson_smoke_run_meets_its_bars(lesson, repo):
+    result = runner.run_lesson(lesson, "smoke", repo / "build" / "test-smoke", render_html=False)
+    assert result.error is None, f"{lesson.notebook} failed:\n{result.error}"
+    report = {c.metric: (c.value, c.compare, c.bar) for c in result.checks}
+    assert result.checks and all(c.passed for c in result.checks), (
+        f"{lesson.notebook} missed a bar (metric: value, comparison, bar): {report}"
+    )
+    print(f"{lesson.notebook}: {result.seconds:.1f} s, {report}")

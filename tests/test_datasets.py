@@ -1,0 +1,325 @@
+"""The data layer: cache, mirror, verified download, alternates, and the errors a learner sees.
+
+Downloads go to a real HTTP server on 127.0.0.1 (pooch's own HTTP downloader); the registry and
+files are made here, so nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import os
+import socket
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from labkit import datasets
+from labkit.datasets import DataIntegrityError, DataUnavailableError, Registry
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    truncate: dict[str, int] = {}  # path -> bytes to send before closing the connection
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        name = self.path.lstrip("/")
+        if name in self.truncate:
+            payload = (Path(self.directory) / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: self.truncate[name]])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serve tmp_path/upstream on 127.0.0.1; yields (folder, base URL, hit counter)."""
+    root = tmp_path / "upstream"
+    root.mkdir()
+    hits: list[str] = []
+
+    class Handler(_Handler):
+        truncate = {}
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", hits, Handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Empty cache, a mirror folder, online (no LABKIT_OFFLINE)."""
+    cache, mirror = tmp_path / "cache", tmp_path / "mirror"
+    mirror.mkdir()
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(cache))
+    monkeypatch.setenv("LABKIT_DATA_MIRROR", str(mirror))
+    monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
+    return cache, mirror
+
+
+def closed_port_url(name: str) -> str:
+    """A URL on 127.0.0.1 where nothing listens: the download fails at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{name}"
+
+
+def one_file_registry(url: str, data: bytes, **extra) -> Registry:
+    entry = {"name": "digits.bin", "url": url, "sha256": sha256(data), "size": len(data)}
+    entry.update(extra)
+    return Registry({"toy": {"title": "toy data", "files": [entry]}})
+
+
+def test_download_verifies_and_caches(server, env):
+    root, base, hits, _ = server
+    cache, _ = env
+    data = os.urandom(200_000)
+    (root / "digits.bin").write_bytes(data)
+    reg = one_file_registry(f"{base}/digits.bin", data)
+
+    folder = datasets.fetch("toy", reg=reg)
+
+    assert (folder / "digits.bin").read_bytes() == data
+    assert folder == cache / "toy"
+    datasets.fetch("toy", reg=reg)  # second call: served from the cache
+    assert hits == ["/digits.bin"]
+
+
+def test_hash_mismatch_names_both_hashes_and_leaves_cache_clean(server, env):
+    root, base, _, _ = server
+    cache, _ = env
+    served = b"tampered bytes"
+    (root / "digits.bin").write_bytes(served)
+    reg = one_file_registry(f"{base}/digits.bin", b"the real bytes")
+
+    with pytest.raises(DataIntegrityError) as error:
+        datasets.fetch("toy", reg=reg)
+
+    message = str(error.value)
+    assert sha256(b"the real bytes") in message and sha256(served) in message
+    assert "digits.bin" in message
+    leftovers = list((cache / "toy").iterdir()) if (cache / "toy").exists() else []
+    assert leftovers == []
+
+
+def test_partial_download_never_lands(server, env):
+    root, base, _, handler = server
+    cache, _ = env
+    data = os.urandom(300_000)
+    (root / "digits.bin").write_bytes(data)
+    handler.truncate["digits.bin"] = 1000  # the connection drops after 1 kB
+    reg = one_file_registry(f"{base}/digits.bin", data)
+
+    with pytest.raises((DataUnavailableError, DataIntegrityError)):
+        datasets.fetch("toy", reg=reg)
+
+    assert not (cache / "toy" / "digits.bin").exists()
+    assert [p.name for p in (cache / "toy").glob("*")] == []
+
+
+def test_offline_miss_names_file_url_and_variable(env, monkeypatch):
+    monkeypatch.delenv("LABKIT_DATA_MIRROR")
+    url = closed_port_url("digits.bin")
+    reg = one_file_registry(url, b"x")
+
+    with pytest.raises(DataUnavailableError) as error:
+        datasets.fetch("toy", reg=reg)
+
+    message = str(error.value)
+    assert "digits.bin" in message and url in message and "LABKIT_DATA_MIRROR" in message
+    assert "labkit data fetch toy" in message
+
+
+def test_offline_flag_skips_the_network(env, monkeypatch):
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    reg = one_file_registry("http://example.invalid/digits.bin", b"x")
+    with pytest.raises(DataUnavailableError, match="LABKIT_OFFLINE"):
+        datasets.fetch("toy", reg=reg)
+
+
+def test_mirror_hit_is_verified_and_copied(env):
+    cache, mirror = env
+    data = b"mirror bytes" * 1000
+    (mirror / "sub").mkdir()
+    (mirror / "sub" / "digits.bin").write_bytes(data)
+    reg = one_file_registry(closed_port_url("digits.bin"), data, mirror="sub/digits.bin")
+
+    folder = datasets.fetch("toy", reg=reg)
+
+    assert (folder / "digits.bin").read_bytes() == data
+    assert datasets.status("toy", reg=reg) == "cached"
+
+
+def test_corrupt_mirror_file_is_refused(env):
+    cache, mirror = env
+    (mirror / "digits.bin").write_bytes(b"bit rot")
+    reg = one_file_registry(closed_port_url("digits.bin"), b"good", mirror="digits.bin")
+
+    with pytest.raises(DataIntegrityError) as error:
+        datasets.fetch("toy", reg=reg)
+
+    assert sha256(b"good") in str(error.value) and sha256(b"bit rot") in str(error.value)
+    assert not (cache / "toy" / "digits.bin").exists()
+
+
+def test_corrupt_cache_copy_is_replaced(env):
+    cache, mirror = env
+    data = b"good data"
+    (mirror / "digits.bin").write_bytes(data)
+    reg = one_file_registry(closed_port_url("digits.bin"), data, mirror="digits.bin")
+    (cache / "toy").mkdir(parents=True)
+    (cache / "toy" / "digits.bin").write_bytes(b"half a fi")
+
+    assert datasets.fetch_file("toy", "digits.bin", reg=reg).read_bytes() == data
+
+
+def _tar_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()
+
+
+def _reviews_registry(upstream_url: str, full: bytes, train: bytes, test: bytes) -> Registry:
+    return Registry(
+        {
+            "reviews": {
+                "title": "reviews",
+                "files": [
+                    {
+                        "name": "all.tar.gz",
+                        "url": upstream_url,
+                        "sha256": sha256(full),
+                        "unpack": "tar",
+                    }
+                ],
+                "alternate": {
+                    "note": "labelled subset",
+                    "files": [
+                        {
+                            "name": "train.tar.gz",
+                            "sha256": sha256(train),
+                            "mirror": "r/train.tar.gz",
+                            "unpack": "tar",
+                        },
+                        {
+                            "name": "test.tar.gz",
+                            "sha256": sha256(test),
+                            "mirror": "r/test.tar.gz",
+                            "unpack": "tar",
+                        },
+                    ],
+                },
+            }
+        }
+    )
+
+
+REVIEWS = {"data/train/pos/1_9.txt": b"great", "data/test/neg/2_1.txt": b"awful"}
+
+
+def test_alternate_in_mirror_gives_the_same_layout(server, env):
+    _, base, hits, _ = server
+    cache, mirror = env
+    full = _tar_bytes({**REVIEWS, "data/unsup/3_0.txt": b"meh"})
+    train = _tar_bytes({"data/train/pos/1_9.txt": REVIEWS["data/train/pos/1_9.txt"]})
+    test = _tar_bytes({"data/test/neg/2_1.txt": REVIEWS["data/test/neg/2_1.txt"]})
+    (mirror / "r").mkdir()
+    (mirror / "r" / "train.tar.gz").write_bytes(train)
+    (mirror / "r" / "test.tar.gz").write_bytes(test)
+    reg = _reviews_registry(f"{base}/all.tar.gz", full, train, test)
+
+    assert datasets.status("reviews", reg=reg) == "mirror (alternate)"
+    folder = datasets.fetch("reviews", reg=reg)
+
+    for name, payload in REVIEWS.items():
+        assert (folder / name).read_bytes() == payload
+    assert hits == []  # the mirror alternate was used, nothing downloaded
+
+
+def test_connected_machine_without_mirror_downloads_upstream(server, env, monkeypatch):
+    root, base, hits, _ = server
+    monkeypatch.delenv("LABKIT_DATA_MIRROR")
+    full = _tar_bytes(REVIEWS)
+    (root / "all.tar.gz").write_bytes(full)
+    reg = _reviews_registry(f"{base}/all.tar.gz", full, b"t", b"u")
+
+    folder = datasets.fetch("reviews", reg=reg)
+
+    for name, payload in REVIEWS.items():
+        assert (folder / name).read_bytes() == payload
+    assert hits == ["/all.tar.gz"]
+
+
+def test_folder_entry_checks_every_member(env, tmp_path):
+    cache, mirror = env
+    (mirror / "pkg" / "en").mkdir(parents=True)
+    (mirror / "pkg" / "en" / "a.txt").write_bytes(b"alpha")
+    (mirror / "pkg" / "README").write_bytes(b"read me")
+    members = {"en/a.txt": sha256(b"alpha"), "README": sha256(b"read me")}
+    reg = Registry(
+        {"pkgset": {"title": "p", "files": [{"name": "pkg", "mirror": "pkg", "members": members}]}}
+    )
+
+    folder = datasets.fetch("pkgset", reg=reg)
+    assert (folder / "pkg" / "en" / "a.txt").read_bytes() == b"alpha"
+
+    (mirror / "pkg" / "README").write_bytes(b"changed")
+    other = datasets.data_dir() / "elsewhere"
+    os.environ["LABKIT_DATA_DIR"] = str(other)
+    with pytest.raises(DataIntegrityError, match="README"):
+        datasets.fetch("pkgset", reg=reg)
+    assert not (other / "pkgset" / "pkg").exists()  # nothing half-copied
+
+
+def test_checksum_list_format(tmp_path):
+    listing = tmp_path / "x.sha256"
+    listing.write_text(f"{'a' * 64}  dir/file one.txt\n\n# comment\n{'b' * 64} *bin.dat\n")
+    assert datasets.read_checksum_list(listing) == {
+        "dir/file one.txt": "a" * 64,
+        "bin.dat": "b" * 64,
+    }
+    listing.write_text("not a hash line\n")
+    with pytest.raises(datasets.DataError, match="sha256sum"):
+        datasets.read_checksum_list(listing)
+
+
+def test_mirror_variable_pointing_nowhere_is_an_error(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("LABKIT_DATA_MIRROR", str(tmp_path / "missing"))
+    with pytest.raises(DataUnavailableError, match="LABKIT_DATA_MIRROR"):
+        datasets.mirror_dir()
+
+
+def test_read_idx_rejects_wrong_lengths(tmp_path):
+    path = tmp_path / "bad-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 1]) + (5).to_bytes(4, "big") + b"\x01\x02")
+    with pytest.raises(datasets.DataError, match="header says"):
+        datasets.read_idx(path)

@@ -1,0 +1,91 @@
+"""Loaders return what the matching Keras loaders return, from the offline mirror or the cache."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from labkit import datasets
+
+needs_data = pytest.mark.skipif(
+    not os.environ.get("LABKIT_DATA_MIRROR") and os.environ.get("LABKIT_OFFLINE") == "1",
+    reason="no data mirror and downloads disabled",
+)
+
+
+@needs_data
+def test_load_mnist_matches_keras_mnist_structure():
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist()
+    # keras.datasets.mnist.load_data() documents exactly these shapes and dtypes.
+    assert (x_train.shape, x_train.dtype) == ((60000, 28, 28), np.uint8)
+    assert (y_train.shape, y_train.dtype) == ((60000,), np.uint8)
+    assert (x_test.shape, x_test.dtype) == ((10000, 28, 28), np.uint8)
+    assert (y_test.shape, y_test.dtype) == ((10000,), np.uint8)
+    assert set(np.unique(y_train)) == set(range(10)) == set(np.unique(y_test))
+    assert x_train.min() == 0 and x_train.max() == 255
+
+
+@needs_data
+def test_load_mnist_equals_the_keras_npz_arrays():
+    """Keras's loader reads mnist.npz; the registry's mnist_npz (or its alternate, the same
+    arrays in a rebuilt file) must hold arrays equal to ours, element for element."""
+    folder = datasets.fetch("mnist_npz")
+    npz_path = next(folder.glob("*.npz"))
+    with np.load(npz_path) as keras_arrays:
+        (x_train, y_train), (x_test, y_test) = datasets.load_mnist()
+        for name, ours in {
+            "x_train": x_train,
+            "y_train": y_train,
+            "x_test": x_test,
+            "y_test": y_test,
+        }.items():
+            theirs = keras_arrays[name]
+            assert theirs.dtype == ours.dtype and theirs.shape == ours.shape, name
+            assert np.array_equal(theirs, ours), name
+
+
+@needs_data
+def test_load_fashion_mnist_structure():
+    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist()
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert x_train.dtype == np.uint8 and len(datasets.FASHION_MNIST_CLASSES) == 10
+    assert set(np.unique(y_test)) == set(range(10))
+
+
+@needs_data
+def test_load_california_housing_columns():
+    frame = datasets.load_california_housing()
+    assert frame.shape == (20640, 10)
+    assert frame["total_bedrooms"].isna().sum() == 207
+    assert frame["median_house_value"].max() == 500001
+
+
+def test_registry_entries_are_complete():
+    reg = datasets.registry()
+    for name, entry in reg.items():
+        assert entry.licence and entry.citation and entry.title, name
+        for item in entry.files:
+            assert item.url and item.url.startswith(("https://", "http://")), (name, item.name)
+            assert item.hash_source, (name, item.name)
+        for item in (*entry.files, *entry.alternates):
+            assert item.known_hash or item.is_folder or item.hash_source, (name, item.name)
+
+
+def test_registry_covers_every_file_in_the_mirror():
+    mirror = os.environ.get("LABKIT_DATA_MIRROR")
+    if not mirror:
+        pytest.skip("LABKIT_DATA_MIRROR not set: nothing to compare with")
+    manifest = os.path.join(mirror, "MANIFEST.tsv")
+    with open(manifest, encoding="utf-8") as handle:
+        rows = [line.split("\t")[0] for line in handle.read().splitlines()[1:] if line]
+    covered = set()
+    for entry in datasets.registry().values():
+        for item in (*entry.files, *entry.alternates):
+            if item.mirror and item.is_folder:
+                covered |= {f"{item.mirror}/{m}" for m in item.members}
+            elif item.mirror:
+                covered.add(item.mirror)
+    documentation = {r for r in rows if r.endswith("NOTE.md")}
+    assert set(rows) - documentation - covered == set()

@@ -1,0 +1,91 @@
+"""labkit.record and labkit.plots."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import labkit
+from labkit import plots
+from labkit.record import METRIC_MIME, read_metrics, record
+
+
+def test_record_returns_a_float_and_rejects_bad_values(capsys):
+    assert record("test_accuracy", np.float32(0.5)) == 0.5
+    assert "test_accuracy = 0.5" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="snake_case"):
+        record("test accuracy", 0.5)
+    with pytest.raises(ValueError, match="not finite"):
+        record("loss", math.nan)
+    with pytest.raises(TypeError, match="real number"):
+        record("loss", "0.3")
+    with pytest.raises(TypeError):
+        record("loss", True)
+
+
+def test_read_metrics_reads_the_display_outputs_and_keeps_the_last():
+    def output(name, value):
+        return {
+            "output_type": "display_data",
+            "data": {METRIC_MIME: {"name": name, "value": value}, "text/plain": "x"},
+        }
+
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "source": "hi"},
+            {"cell_type": "code", "outputs": [output("a", 1.0), {"output_type": "stream"}]},
+            {"cell_type": "code", "outputs": [output("b", 2), output("a", 3.0)]},
+        ]
+    }
+    assert read_metrics(notebook) == {"a": 3.0, "b": 2.0}
+
+
+def test_setup_seeds_numpy_and_reports(capsys):
+    labkit.setup(seed=7)
+    first = np.random.rand(3)
+    labkit.setup(seed=7)
+    assert np.array_equal(first, np.random.rand(3))
+    assert "labkit" in capsys.readouterr().out
+
+
+def test_plot_history_one_panel_per_metric_with_validation_dashed():
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.7],
+        "accuracy": [0.5, 0.8],
+        "val_accuracy": [0.4, 0.7],
+    }
+    fig = plots.plot_history(history)
+    assert [ax.get_title() for ax in fig.axes] == ["accuracy", "loss"]
+    styles = [line.get_linestyle() for line in fig.axes[1].lines]
+    assert styles == ["-", "--"]
+    assert list(fig.axes[1].lines[1].get_ydata()) == [1.1, 0.7]
+
+
+def test_plot_history_overlays_runs_and_names_missing_metrics():
+    runs = {"relu": {"val_accuracy": [0.9, 0.95]}, "tanh": {"val_accuracy": [0.8, 0.9]}}
+    fig = plots.plot_history(runs, metrics=("val_accuracy",))
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["relu", "tanh"]
+    with pytest.raises(KeyError, match="accuracy"):
+        plots.plot_history(runs, metrics=("accuracy",))
+
+
+def test_plot_image_grid_marks_wrong_predictions_red():
+    images = np.zeros((3, 28, 28), dtype=np.uint8)
+    fig = plots.plot_image_grid(images, labels=[1, 2, 3], predictions=[1, 7, 3], ncols=3)
+    titles = [(ax.get_title(), ax.title.get_color()) for ax in fig.axes]
+    assert titles[1] == ("2 (pred 7)", "red") and titles[0][1] == "black"
+    with pytest.raises(ValueError, match="labels"):
+        plots.plot_image_grid(images, labels=[1])
+
+
+def test_plot_confusion_matrix_counts_and_normalizes():
+    y_true, y_pred = [0, 0, 1, 1], [0, 1, 1, 1]
+    fig = plots.plot_confusion_matrix(y_true, y_pred, class_names=["cat", "dog"])
+    image = fig.axes[0].images[0].get_array()
+    assert image.tolist() == [[1, 1], [0, 2]]
+    fig = plots.plot_confusion_matrix(y_true, y_pred, normalize=True)
+    assert fig.axes[0].images[0].get_array().tolist() == [[0.5, 0.5], [0.0, 1.0]]

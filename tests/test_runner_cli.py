@@ -1,0 +1,158 @@
+"""labkit.runner (papermill execution, bars, report) and the labkit command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+import yaml
+
+from labkit import runner
+
+TINY = [
+    ("code", "import labkit\nlabkit.setup(quiet=True)"),
+    ("parameters", "ACCURACY = 0.5\nFAIL = False"),
+    ("code", "assert not FAIL, 'asked to fail'\nlabkit.record('test_accuracy', ACCURACY)"),
+]
+
+
+@pytest.fixture
+def tiny_curriculum(tmp_path):
+    """A one-lesson curriculum whose notebook records the parameter it is given."""
+    notebook = nbformat.v4.new_notebook()
+    for kind, source in TINY:
+        cell = nbformat.v4.new_code_cell(source)
+        if kind == "parameters":
+            cell.metadata["tags"] = ["parameters"]
+        notebook.cells.append(cell)
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(notebook, tmp_path / "99_tiny.ipynb")
+
+    def write(smoke, bar):
+        curriculum = {
+            "lessons": [
+                {
+                    "notebook": "99_tiny.ipynb",
+                    "title": "Tiny",
+                    "smoke": smoke,
+                    "bars": {"test_accuracy": bar},
+                }
+            ]
+        }
+        path = tmp_path / "curriculum.yaml"
+        path.write_text(yaml.safe_dump(curriculum))
+        return path
+
+    return write
+
+
+def test_run_records_metrics_bars_and_report(tiny_curriculum, tmp_path):
+    path = tiny_curriculum({"ACCURACY": 0.93}, {"smoke": 0.9, "full": 0.98})
+    results = runner.run(
+        profile="smoke", out_dir=tmp_path / "out", curriculum=path, log=lambda *_: None
+    )
+
+    assert [r.status for r in results] == ["passed"]
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    lesson = report["lessons"][0]
+    assert lesson["metrics"] == {"test_accuracy": 0.93}
+    assert lesson["checks"][0]["bar"] == 0.9 and lesson["checks"][0]["passed"]
+    assert lesson["parameters"] == {"ACCURACY": 0.93} and lesson["seconds"] > 0
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert '<a href="99_tiny.html">' in index and (tmp_path / "out" / "99_tiny.html").is_file()
+
+
+def test_missed_bar_and_failing_cell_are_reported(tiny_curriculum, tmp_path):
+    path = tiny_curriculum({"ACCURACY": 0.5}, {"smoke": 0.9})
+    [missed] = runner.run(
+        profile="smoke", out_dir=tmp_path / "a", curriculum=path, log=lambda *_: None
+    )
+    assert missed.status == "missed_bar" and not missed.checks[0].passed
+
+    path = tiny_curriculum({"FAIL": True}, {"smoke": 0.9})
+    [failed] = runner.run(
+        profile="smoke", out_dir=tmp_path / "b", curriculum=path, log=lambda *_: None
+    )
+    assert failed.status == "failed" and "asked to fail" in failed.error
+    assert failed.checks[0].value is None  # never recorded: the bar fails too
+
+
+def test_check_bars_directions():
+    lesson = runner.Lesson(
+        notebook="x.ipynb",
+        title="x",
+        objectives=(),
+        smoke={},
+        bars=(
+            runner.Bar("loss", {"smoke": 0.5}, "<="),
+            runner.Bar("faces", {"smoke": 2}, "=="),
+            runner.Bar("acc", {"full": 0.9}),
+        ),
+    )
+    checks = runner.check_bars(lesson, {"loss": 0.4, "faces": 2.0}, "smoke")
+    assert [(c.metric, c.passed) for c in checks] == [("loss", True), ("faces", True)]
+    checks = runner.check_bars(lesson, {"loss": 0.6, "faces": 3.0}, "smoke")
+    assert [c.passed for c in checks] == [False, False]
+    assert runner.check_bars(lesson, {}, "full")[0].value is None
+
+
+def test_unknown_notebook_and_profile_are_named(tmp_path, tiny_curriculum):
+    path = tiny_curriculum({}, {"smoke": 0.1})
+    with pytest.raises(runner.CurriculumError, match="99_tiny.ipynb"):
+        runner.run(["nope"], curriculum=path, out_dir=tmp_path)
+    with pytest.raises(runner.CurriculumError, match="smoke"):
+        runner.run(profile="fast", curriculum=path, out_dir=tmp_path)
+
+
+def test_cli_run_exit_codes(tiny_curriculum, tmp_path):
+    def cli_run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "labkit.cli", "run", *args, "--out", str(tmp_path / "o")],
+            capture_output=True,
+            text=True,
+        )
+
+    path = tiny_curriculum({"ACCURACY": 0.95}, {"smoke": 0.9})
+    assert cli_run("--curriculum", str(path)).returncode == 0
+    path = tiny_curriculum({"ACCURACY": 0.5}, {"smoke": 0.9})
+    missed = cli_run("--curriculum", str(path))
+    assert missed.returncode == 1 and "MISSED" in missed.stdout
+    unknown = cli_run("nope", "--curriculum", str(path))
+    assert unknown.returncode == 2 and "not in curriculum.yaml" in unknown.stderr
+
+
+def test_data_fetch_offline_without_mirror_fails_fast_and_says_what_to_do(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "LABKIT_DATA_MIRROR"}
+    env.update(LABKIT_DATA_DIR=str(tmp_path / "empty"), LABKIT_OFFLINE="1")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "data", "fetch", "mnist"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "https://storage.googleapis.com/cvdf-datasets/mnist/" in result.stderr
+    assert "LABKIT_DATA_MIRROR" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_data_list_and_doctor_run(tmp_path):
+    env = {**os.environ, "LABKIT_DATA_DIR": str(tmp_path)}
+    listing = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "data", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert listing.returncode == 0 and "mnist" in listing.stdout
+    assert "aclimdb" in listing.stdout
