@@ -89,3 +89,9 @@ def test_registry_covers_every_file_in_the_mirror():
                 covered.add(item.mirror)
     documentation = {r for r in rows if r.endswith("NOTE.md")}
     assert set(rows) - documentation - covered == set()
+
+
+def test_data_card_describes_every_registry_entry(repo):
+    card = (repo / "datasets" / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in datasets.registry() if f"`{name}`" not in card]
+    assert missing == [], f"datasets/README.md does not describe {missing}"
