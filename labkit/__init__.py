@@ -81,7 +81,10 @@ def device_report() -> str:
         parts += [f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}", device]
     else:
         parts.append(f"CPU ({os.cpu_count()} cores); TensorFlow not imported")
-    mirror = datasets.mirror_dir()
+    try:
+        mirror = datasets.mirror_dir()
+    except datasets.DataError as error:  # a wrong LABKIT_DATA_MIRROR must not stop the lesson
+        mirror = f"UNUSABLE ({error})"
     parts.append(f"data: {datasets.data_dir()}" + (f" + mirror {mirror}" if mirror else ""))
     return " | ".join(parts)
 

@@ -6,13 +6,22 @@ the inline backend shows it at the end of the cell, so end the call with ``;`` t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_history", "plot_image_grid", "plot_confusion_matrix"]
+__all__ = [
+    "plot_history",
+    "plot_image_grid",
+    "plot_confusion_matrix",
+    "live_training_curves",
+    "HEADLESS_ENV",
+]
+
+HEADLESS_ENV = "LABKIT_HEADLESS"  # set by labkit.runner: draw once at the end, not every epoch
 
 
 def _history_dict(history: Any) -> dict[str, list[float]]:
@@ -230,3 +239,97 @@ def plot_confusion_matrix(
     )
     fig.tight_layout()
     return fig
+
+
+def _in_live_frontend() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return (
+        shell is not None
+        and shell.__class__.__name__ == "ZMQInteractiveShell"
+        and not (os.environ.get(HEADLESS_ENV))
+    )
+
+
+def live_training_curves(
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    title: str | None = None,
+    live: bool | None = None,
+):
+    """A Keras callback that draws the learning curves while ``model.fit`` runs.
+
+    In JupyterLab the figure (one panel per metric, training solid, validation dashed, as in
+    :func:`plot_history`) is redrawn in place after every epoch. Headless (papermill under
+    ``labkit run``, which sets ``LABKIT_HEADLESS=1``, or a plain script) it draws one figure when
+    training ends. The history is also kept on the callback as ``.history`` and the last figure
+    as ``.figure``.
+
+    Args:
+        metrics: metric names as Keras logs them (``"loss"``, ``"accuracy"``, ...); those the
+            model does not log are left out.
+        title: figure title.
+        live: force live redrawing on (True) or off (False); default: detect the frontend.
+
+    Returns:
+        A ``keras.callbacks.Callback``: ``model.fit(..., callbacks=[live_training_curves()])``.
+    """
+    import keras
+    import matplotlib.pyplot as plt
+
+    class LiveTrainingCurves(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.live = _in_live_frontend() if live is None else live
+            self.history: dict[str, list[float]] = {}
+            self.figure = None
+            self._handle = None
+
+        def _draw(self):
+            wanted = [m for m in metrics if m in self.history]
+            if not wanted:
+                return None
+            figure = plot_history(self.history, metrics=wanted, title=title)
+            self.figure = figure
+            return figure
+
+        def on_train_begin(self, logs=None):
+            self.history, self._handle = {}, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                self.history.setdefault(key, []).append(float(value))
+            if not self.live:
+                return
+            from IPython.display import display
+
+            figure = self._draw()
+            if figure is None:
+                return
+            if self._handle is None:
+                self._handle = display(figure, display_id=True)
+            else:
+                self._handle.update(figure)
+            plt.close(figure)
+
+        def on_train_end(self, logs=None):
+            if self.live:
+                return
+            figure = self._draw()
+            if figure is not None and _in_kernel():
+                from IPython.display import display
+
+                display(figure)
+                plt.close(figure)
+
+    return LiveTrainingCurves()
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None

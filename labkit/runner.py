@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.plots import HEADLESS_ENV
 from labkit.record import read_metrics
 
 PROFILES = ("smoke", "full")
@@ -235,6 +236,8 @@ def run_lesson(
     parameters = lesson.parameters(profile)
     error = None
     started = time.perf_counter()
+    previous = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: live plots draw once, at the end
     try:
         papermill.execute_notebook(
             str(source),
@@ -246,6 +249,11 @@ def run_lesson(
         )
     except Exception as exc:  # papermill's execution error carries the cell's traceback
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if previous is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = previous
     seconds = time.perf_counter() - started
 
     metrics: dict[str, float] = {}

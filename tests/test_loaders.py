@@ -95,3 +95,71 @@ def test_data_card_describes_every_registry_entry(repo):
     card = (repo / "datasets" / "README.md").read_text(encoding="utf-8")
     missing = [name for name in datasets.registry() if f"`{name}`" not in card]
     assert missing == [], f"datasets/README.md does not describe {missing}"
+
+
+@needs_data
+def test_load_oxford_flowers_from_the_mirror_subset():
+    (x_train, y_train), (x_test, y_test), names = datasets.load_oxford_flowers(image_size=64)
+    assert x_train.shape == (720, 64, 64, 3) and x_test.shape == (240, 64, 64, 3)
+    assert x_train.dtype == np.uint8 and len(names) == 12 and "daisy" in names
+    assert np.bincount(y_train).tolist() == [60] * 12 and np.bincount(y_test).tolist() == [20] * 12
+    assert len(set(y_train[:20].tolist())) > 3  # classes are mixed, not sorted
+
+
+def test_load_oxford_flowers_from_the_upstream_layout(tmp_path, monkeypatch):
+    from PIL import Image
+
+    (tmp_path / "jpg").mkdir()
+    for i in range(1, 1361):
+        shade = (i - 1) // 80 * 15
+        Image.new("RGB", (40, 30), (shade, 0, 0)).save(tmp_path / "jpg" / f"image_{i:04d}.jpg")
+    monkeypatch.setattr(datasets, "fetch", lambda name: tmp_path)
+
+    (x_train, y_train), (x_test, y_test), names = datasets.load_oxford_flowers(image_size=16)
+
+    assert names == tuple(sorted(datasets.OXFORD_FLOWERS17_CLASSES))
+    assert x_train.shape == (1020, 16, 16, 3) and x_test.shape == (340, 16, 16, 3)
+    assert np.bincount(y_train).tolist() == [60] * 17
+    daffodil = names.index("daffodil")  # the first 80 photos, red channel ~0
+    assert x_train[y_train == daffodil][..., 0].max() < 10
+
+
+@needs_data
+def test_load_imdb_reviews_raw_text_and_balanced_labels():
+    (x_train, y_train), (x_test, y_test) = datasets.load_imdb_reviews(max_per_class=50)
+    assert x_train.shape == (100,) and isinstance(x_train[0], str) and len(x_train[0]) > 20
+    assert y_train.sum() == 50 and y_test.sum() == 50 and y_train.dtype == np.int64
+
+
+@needs_data
+def test_load_creditcard_fraud_sample_from_the_mirror():
+    frame = datasets.load_creditcard_fraud("sample")
+    assert frame.shape == (2492, 31) and int(frame["Class"].sum()) == 492
+    with pytest.raises(ValueError, match="variant"):
+        datasets.load_creditcard_fraud("small")
+
+
+def test_creditcard_sample_is_derived_from_the_full_file(tmp_path, monkeypatch):
+    """Without the mirror, the sample is drawn from creditcard.csv: every fraud + 2,000 normal."""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    full = pd.DataFrame(
+        {
+            "Time": np.arange(3030.0),
+            "V1": rng.normal(size=3030),
+            "Amount": rng.uniform(0, 100, 3030),
+            "Class": [1] * 30 + [0] * 3000,
+        }
+    )
+    (tmp_path / "creditcard_fraud").mkdir()
+    full.to_csv(tmp_path / "creditcard_fraud" / "creditcard.csv", index=False)
+    monkeypatch.setenv("LABKIT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LABKIT_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+
+    sample = datasets.load_creditcard_fraud("sample")
+
+    assert len(sample) == 2030 and int(sample["Class"].sum()) == 30
+    assert sample["Time"].is_unique and not sample["Class"].iloc[:30].all()  # shuffled
+    assert sample.equals(datasets.load_creditcard_fraud("sample"))  # deterministic

@@ -89,3 +89,18 @@ def test_plot_confusion_matrix_counts_and_normalizes():
     assert image.tolist() == [[1, 1], [0, 2]]
     fig = plots.plot_confusion_matrix(y_true, y_pred, normalize=True)
     assert fig.axes[0].images[0].get_array().tolist() == [[0.5, 0.5], [0.0, 1.0]]
+
+
+def test_live_training_curves_records_every_epoch_and_draws_the_logged_metrics():
+    import keras
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    curves = plots.live_training_curves(metrics=("loss", "accuracy", "auc"), live=False)
+
+    model.fit(x, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[curves])
+
+    assert len(curves.history["loss"]) == 3 and len(curves.history["val_accuracy"]) == 3
+    assert [ax.get_title() for ax in curves.figure.axes] == ["loss", "accuracy"]  # no auc logged
