@@ -32,6 +32,9 @@ COMPARISONS = {
     "<=": lambda value, bar: value <= bar,
     "==": lambda value, bar: math.isclose(value, bar, rel_tol=0, abs_tol=1e-9),
 }
+# Seconds one cell may run before the lesson counts as stalled: smoke lessons take about a
+# minute in all, full ones may train for many minutes in one cell.
+CELL_TIMEOUT_S = {"smoke": 300, "full": 4 * 3600}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CURRICULUM = REPO_ROOT / "notebooks" / "curriculum.yaml"
 
@@ -106,6 +109,7 @@ class LessonResult:
     metrics: dict[str, float]
     checks: list[Check]
     error: str | None = None
+    attempts: int = 1
     output: str | None = None
     html: str | None = None
 
@@ -221,12 +225,19 @@ def run_lesson(
     notebooks_dir: str | os.PathLike | None = None,
     kernel_name: str = "python3",
     render_html: bool = True,
+    cell_timeout: float | None = None,
 ) -> LessonResult:
     """Execute one lesson with papermill and check its bars.
 
     The executed notebook is written to ``out_dir/<notebook>`` (and an HTML rendering beside
     it); cells run with the notebooks folder as working directory.
+
+    Args:
+        cell_timeout: seconds one cell may run (default: :data:`CELL_TIMEOUT_S` for the profile).
+            A cell that times out is retried once, in a fresh kernel.
     """
+    if cell_timeout is None:
+        cell_timeout = CELL_TIMEOUT_S[profile]
     import papermill
 
     notebooks_dir = Path(notebooks_dir or DEFAULT_CURRICULUM.parent)
@@ -234,21 +245,31 @@ def run_lesson(
     out_dir.mkdir(parents=True, exist_ok=True)
     source, output = notebooks_dir / lesson.notebook, out_dir / lesson.notebook
     parameters = lesson.parameters(profile)
-    error = None
     started = time.perf_counter()
     previous = os.environ.get(HEADLESS_ENV)
     os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: live plots draw once, at the end
+    attempts = 0
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel_name,
-            cwd=str(notebooks_dir),
-            progress_bar=False,
-        )
-    except Exception as exc:  # papermill's execution error carries the cell's traceback
-        error = f"{type(exc).__name__}: {exc}"
+        while True:
+            attempts += 1
+            try:
+                papermill.execute_notebook(
+                    str(source),
+                    str(output),
+                    parameters=parameters,
+                    kernel_name=kernel_name,
+                    cwd=str(notebooks_dir),
+                    progress_bar=False,
+                    execution_timeout=cell_timeout,
+                )
+                error = None
+                break
+            except Exception as exc:  # papermill's execution error carries the cell's traceback
+                error = f"{type(exc).__name__}: {exc}"
+                # A cell that never answers (a rare stall of the kernel's message loop, seen with
+                # widget cells) gets one more try; a cell that raised does not.
+                if not isinstance(exc, TimeoutError) or attempts >= 2:
+                    break
     finally:
         if previous is None:
             os.environ.pop(HEADLESS_ENV, None)
@@ -276,6 +297,7 @@ def run_lesson(
         metrics=metrics,
         checks=checks,
         error=error,
+        attempts=attempts,
         output=output.name if output.is_file() else None,
         html=rendered,
     )

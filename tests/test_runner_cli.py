@@ -156,3 +156,22 @@ def test_data_list_and_doctor_run(tmp_path):
     )
     assert listing.returncode == 0 and "mnist" in listing.stdout
     assert "aclimdb" in listing.stdout
+
+
+def test_a_stalled_cell_times_out_and_is_retried_once(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(notebook, tmp_path / "98_stall.ipynb")
+    lesson = runner.Lesson("98_stall.ipynb", "stall", (), {}, ())
+
+    result = runner.run_lesson(
+        lesson, "smoke", tmp_path / "out", notebooks_dir=tmp_path, render_html=False, cell_timeout=2
+    )
+
+    assert result.status == "failed" and result.attempts == 2
+    assert "Timeout" in result.error or "timed out" in result.error
