@@ -32,7 +32,7 @@ def _as_float(name: str, value: Any) -> float:
     return value
 
 
-def record(name: str, value: Any) -> float:
+def record(name: str, value: Any) -> None:
     """Report a metric the lesson achieved, e.g. ``record("test_accuracy", 0.981)``.
 
     Args:
@@ -40,8 +40,8 @@ def record(name: str, value: Any) -> float:
             for the runner to hold it to one.
         value: a real number (Python, NumPy or TensorFlow scalar).
 
-    Returns:
-        The value as a Python float.
+    The metric is shown as ``[labkit.record] name = value``; nothing is returned, so a
+    ``record(...)`` call as a cell's last line does not echo the number twice.
 
     Raises:
         ValueError: the name is empty or not an identifier, or the value is NaN/inf.
@@ -64,7 +64,6 @@ def record(name: str, value: Any) -> float:
         display({METRIC_MIME: {"name": name, "value": number}, "text/plain": text}, raw=True)
     else:
         print(text)
-    return number
 
 
 def read_metrics(notebook: Mapping[str, Any]) -> dict[str, float]:
