@@ -104,3 +104,21 @@ def test_live_training_curves_records_every_epoch_and_draws_the_logged_metrics()
 
     assert len(curves.history["loss"]) == 3 and len(curves.history["val_accuracy"]) == 3
     assert [ax.get_title() for ax in curves.figure.axes] == ["loss", "accuracy"]  # no auc logged
+
+
+def test_widgets_interact_headless_runs_the_function_once_with_starting_values(monkeypatch, capsys):
+    import ipywidgets
+
+    from labkit import widgets
+
+    monkeypatch.setenv("LABKIT_HEADLESS", "1")
+    calls = []
+    result = widgets.interact(
+        lambda k, method: calls.append((k, method)) or k * 2,
+        k=ipywidgets.IntSlider(value=6, min=2, max=10),
+        method=["kmeans", "dbscan"],
+    )
+    assert calls == [(6, "kmeans")] and result == 12
+    assert "k=6 (IntSlider)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="cannot be turned into a widget"):
+        widgets.interact(lambda k: k, k=object())
