@@ -12,6 +12,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "plot_history",
@@ -93,6 +94,7 @@ def plot_history(
                     name = f"{label} ({name})" if len(series) > 1 else label
                 ax.plot(range(1, len(y) + 1), y, style, color=color, label=name, marker=".")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.legend(fontsize="small")

@@ -50,3 +50,15 @@ def test_cli_entry_point_is_installed():
         [sys.executable, "-m", "labkit.cli", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "doctor" in result.stdout and "run" in result.stdout
+
+
+def test_readme_lists_every_lesson_of_the_curriculum(repo):
+    from labkit import runner
+
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    missing = [
+        lesson.notebook
+        for lesson in runner.load_curriculum()
+        if f"(notebooks/{lesson.notebook})" not in readme
+    ]
+    assert missing == [], f"README.md's lesson table lacks {missing}"
