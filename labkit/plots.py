@@ -243,7 +243,8 @@ def plot_confusion_matrix(
     return fig
 
 
-def _in_live_frontend() -> bool:
+def in_live_frontend() -> bool:
+    """True in a JupyterLab/Notebook kernel with a frontend, unless ``LABKIT_HEADLESS`` is set."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -284,7 +285,7 @@ def live_training_curves(
     class LiveTrainingCurves(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.live = _in_live_frontend() if live is None else live
+            self.live = in_live_frontend() if live is None else live
             self.history: dict[str, list[float]] = {}
             self.figure = None
             self._handle = None

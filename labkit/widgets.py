@@ -10,25 +10,17 @@ cell output, followed by a line naming the controls.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
-from labkit.plots import HEADLESS_ENV
+from labkit.plots import in_live_frontend
 
 __all__ = ["interact", "headless"]
 
 
 def headless() -> bool:
     """True when no live frontend can show widgets: ``LABKIT_HEADLESS`` is set, or no kernel."""
-    if os.environ.get(HEADLESS_ENV):
-        return True
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return True
-    shell = get_ipython()
-    return shell is None or shell.__class__.__name__ != "ZMQInteractiveShell"
+    return not in_live_frontend()
 
 
 def interact(function: Callable[..., Any], /, **controls: Any) -> Any:
