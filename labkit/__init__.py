@@ -26,7 +26,7 @@ from labkit.record import record
 __version__ = "0.1.0"
 __all__ = ["setup", "record", "device_report", "__version__"]
 
-_SUBMODULES = {"datasets", "plots", "runner", "cli", "record", "widgets"}
+_SUBMODULES = {"datasets", "plots", "runner", "cli", "record", "widgets", "text", "serving"}
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: lazy submodules
