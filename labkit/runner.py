@@ -17,6 +17,7 @@ import html
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -112,6 +113,8 @@ class LessonResult:
     attempts: int = 1
     output: str | None = None
     html: str | None = None
+    cpu_seconds: float | None = None  # user + system CPU time of the kernel and its children
+    peak_memory_mb: float | None = None  # highest resident memory (RSS) they held together
 
     @property
     def ok(self) -> bool:
@@ -204,6 +207,56 @@ def _select(lessons: list[Lesson], notebooks: Iterable[str] | None) -> list[Less
     return chosen
 
 
+class ResourceMonitor:
+    """Sample the CPU time and memory of this process's children (the lesson's kernel).
+
+    A background thread sums, every ``interval`` seconds, the resident set size (RSS) of all
+    child processes (recursively: the kernel and anything it starts, e.g. a model server) and
+    keeps the highest sum, in MiB; it also keeps each child's last user + system CPU time.
+    Binder gives a notebook 2 GB of memory, so the runner reports this peak per lesson.
+    A short-lived child between two samples is missed: the peak is a lower bound.
+
+    Uses psutil (https://psutil.readthedocs.io). Use as a context manager.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak_memory_mb = 0.0
+        self._cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="labkit-monitor", daemon=True)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
+
+    def _sample(self) -> None:
+        import psutil
+
+        rss = 0
+        for child in psutil.Process().children(recursive=True):
+            try:
+                with child.oneshot():
+                    rss += child.memory_info().rss
+                    times = child.cpu_times()
+                    self._cpu[child.pid] = times.user + times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        self.peak_memory_mb = max(self.peak_memory_mb, rss / 2**20)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> ResourceMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _render_html(executed: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
@@ -249,6 +302,7 @@ def run_lesson(
     previous = os.environ.get(HEADLESS_ENV)
     os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: live plots draw once, at the end
     attempts = 0
+    monitor = ResourceMonitor().__enter__()
     try:
         while True:
             attempts += 1
@@ -271,6 +325,7 @@ def run_lesson(
                 if not isinstance(exc, TimeoutError) or attempts >= 2:
                     break
     finally:
+        monitor.__exit__()
         if previous is None:
             os.environ.pop(HEADLESS_ENV, None)
         else:
@@ -300,6 +355,8 @@ def run_lesson(
         attempts=attempts,
         output=output.name if output.is_file() else None,
         html=rendered,
+        cpu_seconds=round(monitor.cpu_seconds, 1),
+        peak_memory_mb=round(monitor.peak_memory_mb, 1),
     )
 
 
@@ -329,7 +386,8 @@ def _index_html(results: list[LessonResult], profile: str) -> str:
         error = f"<pre>{html.escape(r.error[-2000:])}</pre>" if r.error else ""
         rows.append(
             f'<tr class="{r.status}"><td>{link}</td><td>{html.escape(r.title)}</td>'
-            f"<td>{r.status}</td><td>{r.seconds:.1f}</td><td>{checks}{error}</td></tr>"
+            f"<td>{r.status}</td><td>{r.seconds:.1f}</td><td>{r.cpu_seconds or 0:.1f}</td>"
+            f"<td>{r.peak_memory_mb or 0:,.0f}</td><td>{checks}{error}</td></tr>"
         )
     passed = sum(r.ok for r in results)
     return f"""<!doctype html>
@@ -345,7 +403,7 @@ pre {{ white-space: pre-wrap; max-width: 60em; }}
 <h1>labkit curriculum — profile <code>{profile}</code></h1>
 <p>{passed} of {len(results)} lessons passed. Each lesson links to its executed notebook.</p>
 <table><tr><th>notebook</th><th>lesson</th><th>status</th><th>seconds</th>
-<th>metrics vs bars</th></tr>
+<th>CPU seconds</th><th>peak memory (MiB)</th><th>metrics vs bars</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
 """
@@ -391,7 +449,11 @@ def run(
             f"({'ok' if c.passed else 'MISSED'} {c.compare} {c.bar:g})"
             for c in result.checks
         )
-        log(f"[labkit run] {lesson.notebook}: {result.status} in {result.seconds:.1f} s; {summary}")
+        log(
+            f"[labkit run] {lesson.notebook}: {result.status} in {result.seconds:.1f} s "
+            f"(CPU {result.cpu_seconds:.1f} s, peak memory {result.peak_memory_mb:,.0f} MiB); "
+            f"{summary}"
+        )
         if result.error:
             log(result.error[-3000:])
         results.append(result)

@@ -67,7 +67,9 @@ def test_run_records_metrics_bars_and_report(tiny_curriculum, tmp_path):
     assert lesson["metrics"] == {"test_accuracy": 0.93}
     assert lesson["checks"][0]["bar"] == 0.9 and lesson["checks"][0]["passed"]
     assert lesson["parameters"] == {"ACCURACY": 0.93} and lesson["seconds"] > 0
+    assert lesson["cpu_seconds"] > 0 and lesson["peak_memory_mb"] > 10  # its kernel was seen
     index = (tmp_path / "out" / "index.html").read_text()
+    assert "peak memory (MiB)" in index
     assert '<a href="99_tiny.html">' in index and (tmp_path / "out" / "99_tiny.html").is_file()
 
 
@@ -175,3 +177,20 @@ def test_a_stalled_cell_times_out_and_is_retried_once(tmp_path):
 
     assert result.status == "failed" and result.attempts == 2
     assert "Timeout" in result.error or "timed out" in result.error
+
+
+def test_resource_monitor_sees_a_childs_memory_and_cpu_time():
+    # a child that holds 300 MiB (written, so resident) and burns CPU for about a second
+    script = (
+        "import time\n"
+        "block = bytearray(300 * 2**20)\n"
+        "block[:: 4096] = b'x' * len(block[:: 4096])\n"
+        "end = time.process_time() + 1.0\n"
+        "while time.process_time() < end:\n"
+        "    pass\n"
+        "time.sleep(0.5)\n"
+    )
+    with runner.ResourceMonitor(interval=0.05) as monitor:
+        subprocess.run([sys.executable, "-c", script], check=True)
+    assert monitor.peak_memory_mb >= 290
+    assert monitor.cpu_seconds >= 0.9
