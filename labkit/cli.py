@@ -1,4 +1,4 @@
-"""The ``labkit`` command: ``doctor``, ``data list|fetch|verify``, ``run``.
+"""The ``labkit`` command: ``doctor``, ``data list|fetch|verify``, ``run``, ``serve``.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     labkit data fetch mnist fashion_mnist      # or no names: everything the curriculum uses
     labkit data verify
     labkit run notebooks/05_mlp_mnist.ipynb --profile full --out build/full
+    labkit serve --model build/models/sentiment_lstm.keras --name sentiment --port 8080
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from labkit.serving import server
+
+    return server.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default build/<profile>)")
     run.add_argument("--curriculum", help="curriculum file (default notebooks/curriculum.yaml)")
     run.set_defaults(func=_run)
+
+    from labkit.serving.server import add_arguments as add_serve_arguments
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a saved Keras model over HTTP with KServe (same as python -m labkit.serving)",
+    )
+    add_serve_arguments(serve)
+    serve.set_defaults(func=_serve)
     return parser
 
 

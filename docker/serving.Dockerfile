@@ -1,0 +1,36 @@
+# The sentiment model served by labkit.serving (KServe's ModelServer): lesson 12.
+# Build from the repository root once lesson 08 has exported the model:
+#   buildah bud -f docker/serving.Dockerfile -t labkit-serving .    (or: docker build ...)
+# Run: docker run -p 8080:8080 labkit-serving
+FROM python:3.11-slim
+
+# No .pyc files, logs unbuffered (they reach `docker logs` at once), quiet TensorFlow and pip.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# labkit with its "serve" extra (KServe, TensorFlow, Keras), from this build context
+# (pyproject.toml bounds the versions, hence no pins here).
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY labkit/ labkit/
+# hadolint ignore=DL3013
+RUN pip install ".[serve]"
+
+# The exported model; another one with --build-arg MODEL=path/to/model.keras.
+ARG MODEL=build/models/sentiment_lstm.keras
+COPY ${MODEL} /models/model.keras
+
+# Never run as root: a numeric user, so Kubernetes can check runAsNonRoot.
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /tmp labkit
+USER 10001:10001
+ENV HOME=/tmp
+
+EXPOSE 8080
+# Docker's own health check (Kubernetes uses the Deployment's probes instead).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s CMD ["python", "-c", \
+    "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/v1/models/sentiment')"]
+# --host 0.0.0.0: listen on the container's network interface, not just its own loopback.
+CMD ["python", "-m", "labkit.serving", "--model", "/models/model.keras", "--name", "sentiment", "--host", "0.0.0.0", "--port", "8080"]

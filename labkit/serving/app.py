@@ -1,0 +1,241 @@
+"""KServe's ``ModelServer`` with a bind address, a request-size limit and labkit's model.
+
+KServe 0.21's REST server always binds ``0.0.0.0`` and has no limit on request bodies; the two
+subclasses here add both and otherwise run KServe's own code (routes, error handlers, metrics).
+Two performance details: with ``access_log=False`` KServe's per-request timing middleware (whose
+only output is a log line) is left out, and the objects alive at start-up are frozen out of the
+garbage collector's reach (``gc.freeze``), so a full collection does not stall requests.
+Importing this module imports KServe; :func:`labkit.serving.server.serve` does it for you. It
+relies on KServe 0.21's ``ModelServer``/``RESTServer`` internals (tested with 0.21.0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import warnings
+
+from labkit.serving.model import kserve  # imported with sys.argv hidden from its parser
+from labkit.serving.server import DEFAULT_MAX_PAYLOAD_BYTES
+
+# (attributes, not `from kserve... import`: kserve must be imported through labkit.serving.model)
+_FASTAPI_APP = kserve.constants.FASTAPI_APP_IMPORT_STRING
+_KSERVE_ARGS = kserve.model_server.args
+_GRPCServer = kserve.protocol.grpc.server.GRPCServer
+_RESTServer = kserve.protocol.rest.server.RESTServer
+_RESTServerMultiProcess = kserve.protocol.rest.multiprocess.server.RESTServerMultiProcess
+
+__all__ = ["ModelServer", "RESTServerWithLimits", "PayloadLimitMiddleware"]
+
+# KServe 0.21 uses FastAPI's ORJSONResponse, which recent FastAPI deprecates: not ours to fix.
+# (Here, not in serve(): --workers processes import this module too.)
+warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
+
+
+class PayloadLimitMiddleware:
+    """ASGI middleware: HTTP 413 for request bodies over ``max_bytes``, 400 for JSON that is not
+    UTF-8.
+
+    It checks ``Content-Length`` and also counts chunked bodies, reading at most ``max_bytes``
+    into memory before the app sees the request. An over-long body is read and discarded (up to
+    64 MiB more) before the 413 goes out, so the client receives the answer instead of a reset
+    connection. A JSON body (content type ``application/json``, ``*+json`` or none) must be
+    UTF-8 (RFC 8259); without this check FastAPI answers v2 requests with a bare "There was an
+    error parsing the body".
+    """
+
+    DRAIN_LIMIT = 64 << 20
+
+    def __init__(self, app, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _json_response(send, 400, f"Bad Content-Length header: {declared!r}.")
+                return
+            if size > self.max_bytes:
+                await self._drain(receive)
+                await self._too_large(send, size)
+                return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                if more:
+                    await self._drain(receive)
+                await self._too_large(send, None)
+                return
+        if _is_json(headers):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as error:
+                await _json_response(
+                    send,
+                    400,
+                    f"The request body is not valid UTF-8 (byte {body[error.start]:#04x} at "
+                    f"position {error.start}): JSON must be UTF-8 encoded text.",
+                )
+                return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _drain(self, receive) -> None:
+        drained = 0
+        while drained < self.DRAIN_LIMIT:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    async def _too_large(self, send, size: int | None) -> None:
+        got = f"{size:,} bytes" if size is not None else "more than that"
+        await _json_response(
+            send,
+            413,
+            f"Request body too large: the limit is {self.max_bytes:,} bytes, got {got}. "
+            "Send fewer instances per request (or start the server with a larger "
+            "--max-payload-bytes).",
+        )
+
+
+def _is_json(headers: dict[bytes, bytes]) -> bool:
+    if b"inference-header-content-length" in headers:  # v2 binary tensor extension
+        return False
+    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    return content_type in (b"", b"application/json") or content_type.endswith(b"+json")
+
+
+async def _json_response(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RESTServerWithLimits(_RESTServer):
+    """KServe's REST server bound to ``host``, with :class:`PayloadLimitMiddleware` and an
+    optional access log (uvicorn's)."""
+
+    def __init__(self, *args, host: str, max_payload_bytes: int, access_log: bool, **kw):
+        super().__init__(*args, **kw)
+        self.config.host = host  # KServe 0.21 hard-codes 0.0.0.0
+        self.config.access_log = access_log
+        self.max_payload_bytes = max_payload_bytes
+
+    def create_application(self):
+        # --workers processes get the models unpickled, not loaded (see KerasModel.__getstate__)
+        for model in self.dataplane.model_registry.get_models().values():
+            if not model.ready:
+                model.load()
+        super().create_application()
+        if not self.config.access_log:  # also KServe's two timing lines per request
+            logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+        # TensorFlow, Keras and KServe leave ~600k long-lived objects; a full garbage collection
+        # walks them all (0.2-0.7 s on 2 cores) and would stall the requests in flight. Freeze
+        # them: Python's collector skips frozen objects (runs in every --workers process).
+        gc.collect()
+        gc.freeze()
+
+    def _add_middlewares(self, app):
+        # KServe's middlewares time every request (two getrusage calls) for its trace log; without
+        # the per-request logs they only cost CPU.
+        if self.config.access_log:
+            super()._add_middlewares(app)
+        app.add_middleware(PayloadLimitMiddleware, max_bytes=self.max_payload_bytes)
+
+
+class ModelServer(kserve.ModelServer):
+    """``kserve.ModelServer`` that runs :class:`RESTServerWithLimits`.
+
+    Args:
+        host: the address to bind (KServe itself always binds 0.0.0.0).
+        max_payload_bytes: request bodies above this get HTTP 413.
+        access_log: log one line per request.
+        **kw: ``kserve.ModelServer`` arguments (``http_port``, ``workers``, ``enable_grpc``...).
+    """
+
+    def __init__(self, *, host: str, max_payload_bytes: int, access_log: bool, **kw):
+        super().__init__(**kw)
+        self.host = host
+        self.max_payload_bytes = max_payload_bytes
+        self.access_log = access_log
+
+    def start(self, models) -> None:
+        # kserve.ModelServer.start, with our REST server (bind address, payload limit).
+        self._register_and_check_atleast_one_model_is_ready(models)
+        rest = RESTServerWithLimits(
+            _FASTAPI_APP,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            access_log_format=self.access_log_format,
+            workers=self.workers,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+            host=self.host,
+            max_payload_bytes=self.max_payload_bytes,
+            access_log=self.access_log,
+        )
+        if self.workers > 1:
+            self._rest_multiprocess_server = _RESTServerMultiProcess(
+                _FASTAPI_APP,
+                self.dataplane,
+                self.model_repository_extension,
+                self.http_port,
+                workers=self.workers,
+                grace_period=self.grace_period,
+                log_config_file=_KSERVE_ARGS.log_config_file,
+            )
+            self._rest_multiprocess_server._rest_server = rest
+            self.servers.append(self._rest_multiprocess_server.start())
+        else:
+            self._rest_server = rest
+            self.servers.append(rest.start())
+        if self.enable_grpc:
+            self._grpc_server = _GRPCServer(
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                kwargs=vars(_KSERVE_ARGS),
+                grace_period=self.grace_period,
+            )
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())

@@ -1,0 +1,599 @@
+"""A KServe ``Model`` around a saved Keras model, with request batching.
+
+:class:`KerasModel` loads a ``.keras`` file, compiles one ``tf.function`` with a fixed input
+signature (so a request never retraces the graph), and answers KServe's REST v1 (TensorFlow
+Serving format) and v2 (Open Inference Protocol) requests. Concurrent requests are joined into one
+model call by :class:`MicroBatcher`: an LSTM costs almost the same for 1 review as for 32.
+
+Importing this module imports TensorFlow and KServe (seconds); :mod:`labkit.serving.server` does
+it for you. Sources: KServe's custom Python model guide
+(https://kserve.github.io/website/latest/modelserving/v1beta1/custom/custom_model/), its
+``kserve.Model`` hooks ``load``/``preprocess``/``predict``/``postprocess``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import sys
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labkit.serving.protocol import (
+    V2_DATATYPES,
+    BadRequest,
+    InputSpec,
+    OutputSpec,
+    check_v2_array,
+    instances_to_array,
+    parse_v1_body,
+    predictions,
+)
+
+
+def _import_kserve():
+    # kserve.model_server parses sys.argv with its own argparse parser when imported; hide our
+    # flags from it (e.g. it would read `--model` as an abbreviation of its `--model_name`).
+    saved, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        import kserve
+    finally:
+        sys.argv = saved
+    return kserve
+
+
+kserve = _import_kserve()
+from kserve.errors import InferenceError, InvalidInput  # noqa: E402
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse  # noqa: E402
+from kserve.utils.numpy_codec import from_np_dtype  # noqa: E402
+from prometheus_client import Histogram  # noqa: E402
+
+__all__ = ["KerasModel", "MicroBatcher", "ModelLoadError"]
+
+BATCH_INSTANCES = Histogram(
+    "labkit_batch_instances",
+    "Instances per batched model call (requests joined by the micro-batcher)",
+    ["model_name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+BATCH_REQUESTS = Histogram(
+    "labkit_batch_requests",
+    "Requests per batched model call",
+    ["model_name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
+
+class ModelLoadError(RuntimeError):
+    """The model file cannot be served (missing, unreadable, or an unsupported signature)."""
+
+
+class MicroBatcher:
+    """Join concurrent requests into one model call.
+
+    Requests queue up while the model is busy; when it is free, everything queued (up to
+    ``max_batch_size`` instances) runs as one batch in a dedicated thread, and each request gets
+    its own rows back. At low load a request runs alone at once (no added latency); under load the
+    batches grow by themselves. ``max_wait_ms`` > 0 additionally waits that long for company
+    before a call (the latency/throughput trade-off of TensorFlow Serving's batching
+    ``batch_timeout_micros``).
+
+    Args:
+        fn: the model call, ``(N, ...) array -> {output name: (N, ...) array}``; runs in one
+            worker thread, never concurrently with itself.
+        max_batch_size: instances per model call at most (a single larger request still runs,
+            alone).
+        max_wait_ms: how long to wait for more requests before a call that is not full.
+        name: the model name for the Prometheus metrics.
+
+    If a batched call fails, its requests are retried one by one, so one bad request cannot fail
+    the others.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], dict[str, np.ndarray]],
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 0.0,
+        name: str = "model",
+    ):
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        self._fn = fn
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.name = name
+        self._queue: deque[tuple[np.ndarray, asyncio.Future]] = deque()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="labkit")
+        self._worker: asyncio.Task | None = None
+
+    async def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Run ``batch`` (N instances) through the model, together with concurrent requests."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((batch, future))
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._drain())
+        return await future
+
+    def _queued(self) -> int:
+        return sum(len(batch) for batch, _ in self._queue)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            if self.max_wait > 0 and self._queued() < self.max_batch_size:
+                await asyncio.sleep(self.max_wait)
+            group: list[tuple[np.ndarray, asyncio.Future]] = []
+            size = 0
+            while self._queue and (
+                not group or size + len(self._queue[0][0]) <= self.max_batch_size
+            ):
+                batch, future = self._queue.popleft()
+                if not future.done():  # a client that went away has a cancelled future
+                    group.append((batch, future))
+                    size += len(batch)
+            if not group:
+                continue
+            BATCH_INSTANCES.labels(model_name=self.name).observe(size)
+            BATCH_REQUESTS.labels(model_name=self.name).observe(len(group))
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._run_group, [batch for batch, _ in group]
+                )
+            except BaseException as error:  # noqa: BLE001 - the futures must always resolve
+                results = [error] * len(group)
+            for (_, future), result in zip(group, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    def _run_group(self, batches: list[np.ndarray]) -> list[Any]:
+        if len(batches) == 1:
+            try:
+                return [self._fn(batches[0])]
+            except Exception as error:
+                return [error]
+        try:
+            outputs = self._fn(np.concatenate(batches, axis=0))
+        except Exception:
+            return self._run_group_one_by_one(batches)
+        results, start = [], 0
+        for batch in batches:
+            stop = start + len(batch)
+            results.append({name: value[start:stop] for name, value in outputs.items()})
+            start = stop
+        return results
+
+    def _run_group_one_by_one(self, batches: list[np.ndarray]) -> list[Any]:
+        results: list[Any] = []
+        for batch in batches:
+            try:
+                results.append(self._fn(batch))
+            except Exception as error:
+                results.append(error)
+        return results
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _NoXLA(Exception):
+    """Why a model is served without XLA."""
+
+
+def _split_for_xla(model, spec: InputSpec):
+    """Split ``model`` into (string preprocessing layer or None, numeric core model, the core's
+    per-instance input shape, its dtype) for XLA.
+
+    Raises:
+        _NoXLA: the model does not fit: a text input not consumed by exactly one layer with one
+            numeric output of fixed shape, or a numeric input with a free dimension.
+    """
+    import keras
+
+    if not spec.is_string:
+        if any(d is None for d in spec.shape):
+            raise _NoXLA("the input has a free dimension: one compilation per shape")
+        return None, model, spec.shape, spec.dtype
+    inputs = model.inputs[0]
+    consumers = [
+        (layer, node)
+        for layer in model.layers
+        for node in getattr(layer, "_inbound_nodes", [])
+        if any(t is inputs for t in node.input_tensors)
+    ]
+    if len(consumers) != 1 or spec.shape != (1,):
+        raise _NoXLA("the text input does not go through exactly one layer")
+    layer, node = consumers[0]
+    if len(layer._inbound_nodes) != 1 or len(node.output_tensors) != 1:
+        raise _NoXLA(f"layer {layer.name!r} is used more than once")
+    boundary = node.output_tensors[0]
+    shape = tuple(boundary.shape[1:])
+    if "string" in str(boundary.dtype) or any(d is None for d in shape):
+        raise _NoXLA(f"layer {layer.name!r} does not give numbers of a fixed shape")
+    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
+    try:
+        core = keras.Model(boundary, outputs)
+    except Exception as error:  # noqa: BLE001
+        raise _NoXLA(f"cannot cut the model after {layer.name!r}: {error}") from None
+    return layer, core, shape, str(boundary.dtype)
+
+
+@dataclass
+class _Request:
+    batch: np.ndarray
+    v2: InferRequest | None = None
+
+
+@dataclass
+class _Result:
+    request: _Request
+    outputs: dict[str, np.ndarray]
+
+
+class KerasModel(kserve.Model):
+    """Serve a saved Keras model (``.keras``) with KServe.
+
+    The model must have one input; preprocessing such as ``TextVectorization`` belongs inside
+    it, so a raw string is a valid instance. Requests:
+
+    * ``POST /v1/models/<name>:predict`` ``{"instances": ["great film", "dull"]}`` ->
+      ``{"predictions": [{"label": "positive", "probability": 0.93, "probabilities":
+      {"negative": 0.07, "positive": 0.93}}, ...]}``;
+    * ``POST /v2/models/<name>/infer`` with one ``BYTES`` (text) or numeric input -> the output
+      tensor(s) and, for a classifier, a ``BYTES`` output ``"label"``.
+
+    Args:
+        name: the model's name in the URLs.
+        model_path: the ``.keras`` file. ``labkit.text`` is imported first, so models using
+            ``labkit>standardize_review`` load.
+        labels: class names in index order. Default: ``("negative", "positive")`` for a single
+            sigmoid output, ``("0", "1", ...)`` for a softmax output.
+        output: ``"auto"`` (sigmoid -> binary labels, softmax -> arg-max label, anything else
+            raw), or force ``"sigmoid"``, ``"softmax"`` or ``"raw"``.
+        threshold: a sigmoid output >= threshold is ``labels[1]``.
+        max_batch_size, max_wait_ms: see :class:`MicroBatcher`.
+        jit: run the model XLA-compiled where possible (see :meth:`_with_xla`); ``self.xla``
+            then says whether it is on.
+
+    Raises:
+        ModelLoadError: from :meth:`load`, with what to do (file missing, several inputs,
+            labels that do not fit the output).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model_path: str | os.PathLike,
+        *,
+        labels: Sequence[str] | None = None,
+        output: str = "auto",
+        threshold: float = 0.5,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 0.0,
+        jit: bool = True,
+    ):
+        super().__init__(name)
+        self.model_path = Path(model_path)
+        self.labels = tuple(labels) if labels else None
+        self.output = output
+        self.threshold = threshold
+        self.max_batch_size = max_batch_size
+        self.max_wait_ms = max_wait_ms
+        self.jit = jit
+        self.xla: str | None = None
+        self.keras_model = None
+        self.input_spec: InputSpec | None = None
+        self.output_spec: OutputSpec | None = None
+        self.output_names: list[str] = []
+        self._fn = None
+        self._batcher: MicroBatcher | None = None
+
+    # KServe pickles the model into each worker process when --workers > 1: send the settings,
+    # not the TensorFlow graph. The worker loads it again (RESTServerWithLimits.create_application
+    # calls load()), not while unpickling: KServe restarts a worker that does not answer its
+    # pings within 5 s, and these only start after unpickling.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for key in ("keras_model", "_fn", "_batcher"):
+            state[key] = None
+        state["ready"] = False
+        return state
+
+    def load(self) -> bool:
+        """Load the model, compile its serving function, run one warm-up batch.
+
+        Returns:
+            True (``self.ready``).
+
+        Raises:
+            ModelLoadError: the file is missing or the model has an unsupported signature.
+        """
+        if not self.model_path.is_file():
+            raise ModelLoadError(
+                f"No model file at {self.model_path}. Export one with model.save('...keras') "
+                "(lesson 08 writes build/models/sentiment_lstm.keras) and pass its path."
+            )
+        import keras
+        import tensorflow as tf
+
+        import labkit.text  # noqa: F401  (registers labkit>standardize_review)
+
+        try:
+            model = keras.saving.load_model(self.model_path, compile=False)
+        except Exception as error:
+            raise ModelLoadError(
+                f"Keras could not load {self.model_path}: {type(error).__name__}: {error}. "
+                "If the model uses a custom function, import the module that registers it."
+            ) from error
+        inputs = getattr(model, "inputs", None) or []
+        if len(inputs) != 1:
+            raise ModelLoadError(
+                f"{self.model_path} has {len(inputs)} inputs; labkit.serving serves models "
+                "with exactly one input (build them with keras.Input(...))."
+            )
+        tensor = inputs[0]
+        dtype = "string" if "string" in str(tensor.dtype) else str(tensor.dtype)
+        name = getattr(tensor, "name", None) or "input"
+        self.input_spec = InputSpec(name=name, dtype=dtype, shape=tuple(tensor.shape[1:]))
+        self.output_names = list(getattr(model, "output_names", None) or ["output"])
+        self.output_spec = self._output_spec(model)
+        signature = tf.TensorSpec(
+            shape=(None, *tensor.shape[1:]), dtype=tf.string if dtype == "string" else dtype
+        )
+
+        @tf.function(input_signature=[signature])
+        def serve(x):
+            return model(x, training=False)
+
+        def call(batch: np.ndarray) -> dict[str, np.ndarray]:
+            return self._named(serve(tf.constant(batch, dtype=signature.dtype)))
+
+        # three instances: traces the graph, and tests XLA's padding to a batch of 4
+        warmup_shape = (3, *(1 if d is None else d for d in tensor.shape[1:]))
+        if dtype != "string":
+            warmup = np.zeros(warmup_shape, dtype=dtype)
+        elif warmup_shape == (3, 1):
+            warmup = np.array([["warm up"], ["a great film"], ["dull"]], dtype=object)
+        else:
+            warmup = np.full(warmup_shape, "warm up", dtype=object)
+        outputs = call(warmup)
+        if len(outputs) > 1 and self.output_spec.kind != "raw":
+            self.output_spec = OutputSpec("raw")
+        self.output_names = list(outputs)
+        self.xla = None
+        if self.jit:
+            call, self.xla = self._with_xla(model, call, warmup, outputs)
+        self.keras_model = model
+        self._fn = call
+        self._batcher = MicroBatcher(
+            call,
+            max_batch_size=self.max_batch_size,
+            max_wait_ms=self.max_wait_ms,
+            name=self.name,
+        )
+        self.ready = True
+        return self.ready
+
+    def _named(self, out) -> dict[str, np.ndarray]:
+        """The model's output(s) as ``{output name: NumPy array}``."""
+        if isinstance(out, dict):
+            return {key: value.numpy() for key, value in out.items()}
+        if isinstance(out, list | tuple):
+            return {key: value.numpy() for key, value in zip(self.output_names, out, strict=True)}
+        return {self.output_names[0]: out.numpy()}
+
+    def _with_xla(self, model, call, warmup: np.ndarray, expected: dict) -> tuple[Callable, str]:
+        """Wrap ``call`` so batches up to ``max_batch_size`` run XLA-compiled code.
+
+        XLA (``tf.function(jit_compile=True)``) fuses the many small operations of a recurrent
+        network's time steps: an LSTM answers one review about 5x faster on a CPU. XLA cannot
+        compile string operations, so a text model is split after the layer that turns the
+        strings into numbers (TextVectorization): that layer runs as a plain graph, the rest
+        under XLA. XLA compiles once per input shape, so batches are padded up to a power of two
+        (1, 2, 4, ... max_batch_size), all compiled here. If the model does not fit this pattern,
+        XLA fails, or its answers differ from the plain graph's by more than 1e-5, serving stays
+        on the plain graph.
+
+        Returns:
+            (the call to use, a one-line description for the log).
+        """
+        import tensorflow as tf
+
+        try:
+            pre, core, shape, dtype = _split_for_xla(model, self.input_spec)
+        except _NoXLA as reason:
+            return call, f"off ({reason})"
+        core_fn = tf.function(lambda x: core(x, training=False), jit_compile=True)
+        pre_fn = (
+            tf.function(lambda x: pre(x), input_signature=[tf.TensorSpec((None, 1), tf.string)])
+            if pre is not None
+            else None
+        )
+        buckets = sorted({2**k for k in range(12) if 2**k < self.max_batch_size})
+        buckets.append(self.max_batch_size)
+        spec_dtype = tf.string if self.input_spec.is_string else self.input_spec.dtype
+
+        def xla_call(batch: np.ndarray) -> dict[str, np.ndarray]:
+            n = len(batch)
+            if n > self.max_batch_size:  # one large request: no compiled shape for it
+                return call(batch)
+            x = tf.constant(batch, dtype=spec_dtype)
+            if pre_fn is not None:
+                x = pre_fn(x)
+            size = next(b for b in buckets if b >= n)
+            if size > n:
+                x = tf.concat([x, tf.zeros((size - n, *shape), dtype=x.dtype)], axis=0)
+            return {key: value[:n] for key, value in self._named(core_fn(x)).items()}
+
+        try:
+            for size in buckets:  # compile every shape now, not during the first requests
+                core_fn(tf.zeros((size, *shape), dtype=dtype))
+            got = xla_call(warmup)
+        except Exception as error:  # noqa: BLE001 - any XLA failure: serve without it
+            return call, f"off (XLA failed: {type(error).__name__}: {str(error)[:200]})"
+        for key, value in expected.items():
+            close = np.allclose(got[key], value, atol=1e-5, equal_nan=True)
+            if got[key].shape != value.shape or not close:
+                return call, "off (XLA answers differ from the plain graph's)"
+        where = "after the text layer" if pre is not None else "whole model"
+        return xla_call, f"on ({where}; batch sizes {buckets})"
+
+    def _output_spec(self, model) -> OutputSpec:
+        outputs = getattr(model, "outputs", None) or []
+        kind, width = "raw", None
+        if len(outputs) == 1:
+            width = outputs[0].shape[-1] if len(outputs[0].shape) == 2 else None
+            history = getattr(outputs[0], "_keras_history", None)
+            layer = history[0] if history else model.layers[-1]
+            activation = getattr(getattr(layer, "activation", None), "__name__", "")
+            if activation == "sigmoid" and width == 1:
+                kind = "sigmoid"
+            elif activation == "softmax" and width and width >= 2:
+                kind = "softmax"
+        if self.output != "auto":
+            if self.output not in ("sigmoid", "softmax", "raw"):
+                raise ModelLoadError(
+                    f"output must be auto, sigmoid, softmax or raw, not {self.output!r}"
+                )
+            if self.output != "raw" and (len(outputs) != 1 or width is None):
+                raise ModelLoadError(
+                    f"output={self.output!r} needs one output of shape (N, classes); "
+                    f"this model's outputs: {[tuple(o.shape) for o in outputs]}."
+                )
+            kind = self.output
+        if kind == "raw":
+            return OutputSpec("raw")
+        n_labels = 2 if kind == "sigmoid" else width
+        labels = self.labels or (
+            ("negative", "positive") if kind == "sigmoid" else tuple(str(i) for i in range(width))
+        )
+        if len(labels) != n_labels:
+            raise ModelLoadError(
+                f"{len(labels)} labels {list(labels)} given, but the model's {kind} output has "
+                f"{n_labels} classes: pass --labels with {n_labels} comma-separated names."
+            )
+        return OutputSpec(kind, tuple(labels), self.threshold)
+
+    # --- KServe hooks -------------------------------------------------------------------------
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> _Request:
+        """Decode a v1 body (dict or raw bytes) or a v2 ``InferRequest`` into a checked batch.
+
+        Raises:
+            InvalidInput: (HTTP 400) with what was wrong with the request.
+        """
+        try:
+            if isinstance(payload, InferRequest):
+                return _Request(self._v2_batch(payload), payload)
+            return _Request(instances_to_array(parse_v1_body(payload), self.input_spec))
+        except BadRequest as error:
+            raise InvalidInput(str(error)) from None
+
+    def _v2_batch(self, request: InferRequest) -> np.ndarray:
+        if len(request.inputs) != 1:
+            raise BadRequest(
+                f"The request has {len(request.inputs)} inputs; this model takes one "
+                f"({self.input_spec.describe()})."
+            )
+        tensor = request.inputs[0]
+        if tensor.datatype not in V2_DATATYPES:
+            raise BadRequest(
+                f"Input {tensor.name!r} has datatype {tensor.datatype!r}; the Open Inference "
+                f"Protocol's are {', '.join(V2_DATATYPES)}."
+            )
+        try:
+            array = tensor.as_numpy()
+        except (ValueError, TypeError) as error:
+            raise BadRequest(
+                f"Input {tensor.name!r}: its data does not fit shape {tensor.shape} and "
+                f"datatype {tensor.datatype} ({error})."
+            ) from None
+        except InvalidInput as error:
+            raise BadRequest(str(error)) from None
+        return check_v2_array(np.asarray(array), tensor.datatype, self.input_spec)
+
+    async def predict(self, payload: _Request, headers: dict[str, str] | None = None) -> _Result:
+        """Run the batch through the model (joined with concurrent requests)."""
+        try:
+            outputs = await self._batcher(payload.batch)
+        except Exception as error:
+            raise InferenceError(
+                f"The model failed on this request: {type(error).__name__}: {error}"
+            ) from error
+        return _Result(payload, outputs)
+
+    async def postprocess(
+        self, result: _Result, headers: dict[str, str] | None = None, response_headers=None
+    ) -> dict | InferResponse:
+        """v1: ``{"predictions": [...]}`` (see :func:`labkit.serving.protocol.predictions`);
+        v2: an ``InferResponse`` with the output tensor(s) and, for classifiers, ``label``."""
+        outputs = result.outputs
+        spec = self.output_spec
+        if result.request.v2 is None:
+            if len(outputs) == 1:
+                return {"predictions": predictions(next(iter(outputs.values())), spec)}
+            n = len(result.request.batch)
+            return {
+                "predictions": [
+                    {key: value[i].tolist() for key, value in outputs.items()} for i in range(n)
+                ]
+            }
+        request = result.request.v2
+        infer_outputs = []
+        for key, value in outputs.items():
+            value = np.ascontiguousarray(value)
+            infer_output = InferOutput(key, list(value.shape), from_np_dtype(value.dtype))
+            infer_output.set_data_from_numpy(value, binary_data=False)
+            infer_outputs.append(infer_output)
+        if spec.kind != "raw":
+            labels = [p["label"] for p in predictions(next(iter(outputs.values())), spec)]
+            infer_output = InferOutput("label", [len(labels)], "BYTES")
+            infer_output.set_data_from_numpy(np.array(labels, dtype=object), binary_data=False)
+            infer_outputs.append(infer_output)
+        return InferResponse(
+            response_id=request.id or str(uuid.uuid4()),
+            model_name=self.name,
+            infer_outputs=infer_outputs,
+            requested_outputs=request.request_outputs,
+            use_binary_outputs=request.use_binary_outputs,
+        )
+
+    def get_input_types(self) -> list[dict]:
+        """Open Inference Protocol metadata of the input (``-1`` = any size)."""
+        spec = self.input_spec
+        shape = [-1, *(-1 if d is None else d for d in spec.shape)]
+        return [{"name": spec.name, "datatype": spec.v2_datatype, "shape": shape}]
+
+    def get_output_types(self) -> list[dict]:
+        """Open Inference Protocol metadata of the outputs."""
+        types = []
+        for key in self.output_names:
+            shape = (
+                [-1, 1]
+                if self.output_spec.kind == "sigmoid"
+                else [-1, len(self.output_spec.labels)]
+                if self.output_spec.kind == "softmax"
+                else [-1]
+            )
+            types.append({"name": key, "datatype": "FP32", "shape": shape})
+        if self.output_spec.kind != "raw":
+            types.append({"name": "label", "datatype": "BYTES", "shape": [-1]})
+        return types
+
+    def stop(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
+        super().stop()

@@ -1,0 +1,224 @@
+"""Run a saved Keras model behind KServe's ``ModelServer``: ``python -m labkit.serving``.
+
+Usage::
+
+    python -m labkit.serving --model build/models/sentiment_lstm.keras --name sentiment
+    labkit serve --model build/models/sentiment_lstm.keras --name sentiment --port 8080
+
+Routes (all from KServe): ``GET /`` (liveness), ``GET /v1/models/<name>`` (model ready, 503
+until loaded), ``POST /v1/models/<name>:predict`` (TensorFlow Serving REST), ``GET
+/v2/health/live``, ``GET /v2/health/ready``, ``GET /v2/models/<name>`` (metadata), ``POST
+/v2/models/<name>/infer`` (Open Inference Protocol), ``GET /metrics`` (Prometheus).
+
+labkit adds three things KServe 0.21 lacks: a bind address (KServe always binds 0.0.0.0; the
+default here is 127.0.0.1, pass ``--host 0.0.0.0`` in a container), a request-size limit (HTTP
+413 above ``--max-payload-bytes``) and request batching (:class:`~labkit.serving.model.
+MicroBatcher`). gRPC is off unless ``--grpc-port`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+DEFAULT_PORT = 8080
+DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the server's flags to ``parser`` (shared by ``labkit serve`` and ``python -m``)."""
+    parser.add_argument("--model", required=True, help="the saved Keras model (.keras file)")
+    parser.add_argument(
+        "--name", help="model name in the URLs, e.g. /v1/models/NAME:predict (default: file stem)"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (8080)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind: 127.0.0.1 (this machine only, default) or 0.0.0.0 (all "
+        "interfaces: containers)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port, each with its own copy of the model (1)",
+    )
+    parser.add_argument(
+        "--max-payload-bytes",
+        type=int,
+        default=DEFAULT_MAX_PAYLOAD_BYTES,
+        help="larger request bodies get HTTP 413 (default 1 MiB)",
+    )
+    parser.add_argument(
+        "--labels",
+        help="comma-separated class names in index order (default negative,positive for a "
+        "sigmoid output, 0,1,... for softmax)",
+    )
+    parser.add_argument(
+        "--output",
+        choices=("auto", "sigmoid", "softmax", "raw"),
+        default="auto",
+        help="how to report predictions: labels for a sigmoid/softmax output (auto: from the "
+        "last layer's activation) or the raw output",
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="sigmoid: p >= threshold is labels[1]"
+    )
+    parser.add_argument(
+        "--max-batch-size", type=int, default=64, help="instances per batched model call (64)"
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=0.0,
+        help="wait this long for more requests before a model call (0: batch only what "
+        "queued while the model was busy)",
+    )
+    parser.add_argument(
+        "--no-jit",
+        action="store_true",
+        help="do not compile the model with XLA (by default it is, where the model allows)",
+    )
+    parser.add_argument("--grpc-port", type=int, help="also serve KServe's gRPC v2 on this port")
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no log lines per request (uvicorn's access log, KServe's timing trace)",
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m labkit.serving``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.serving",
+        description="Serve a saved Keras model with KServe (REST v1 and v2, health, /metrics).",
+    )
+    return add_arguments(parser)
+
+
+def serve(
+    model_path: str,
+    name: str | None = None,
+    *,
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    workers: int = 1,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    labels: Sequence[str] | None = None,
+    output: str = "auto",
+    threshold: float = 0.5,
+    max_batch_size: int = 64,
+    max_wait_ms: float = 0.0,
+    grpc_port: int | None = None,
+    access_log: bool = True,
+    jit: bool = True,
+) -> None:
+    """Load the model and serve it until SIGINT/SIGTERM. Blocks: from a notebook use
+    :func:`labkit.serving.start_server`, which runs this in a child process.
+
+    Args:
+        model_path: the ``.keras`` file.
+        name: the model name in the URLs (default: the file name without ``.keras``).
+        port, host: where to listen (``host="0.0.0.0"``: every interface, for containers).
+        workers: server processes sharing the port (each loads its own copy of the model).
+        max_payload_bytes: request bodies above this get HTTP 413.
+        labels, output, threshold, max_batch_size, max_wait_ms: see
+            :class:`labkit.serving.model.KerasModel`.
+        grpc_port: also serve KServe's gRPC v2 there (default: no gRPC).
+        access_log: log one line per request.
+        jit: compile the model with XLA where possible (see ``KerasModel``).
+
+    Raises:
+        labkit.serving.model.ModelLoadError: the model cannot be loaded or served.
+    """
+    from pathlib import Path
+
+    from labkit.serving.app import ModelServer
+    from labkit.serving.model import KerasModel
+
+    model = KerasModel(
+        name or Path(model_path).stem,
+        model_path,
+        labels=labels,
+        output=output,
+        threshold=threshold,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        jit=jit,
+    )
+    model.load()
+    print(
+        f"labkit.serving: model {model.name!r} from {model_path}: {model.input_spec.describe()}; "
+        f"predictions: {model.output_spec.kind}"
+        + (f" {list(model.output_spec.labels)}" if model.output_spec.labels else "")
+        + f"; XLA {model.xla or 'off (--no-jit)'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = ModelServer(
+        http_port=port,
+        grpc_port=grpc_port or 8081,
+        workers=workers,
+        enable_grpc=grpc_port is not None,
+        enable_latency_logging=False,
+        host=host,
+        max_payload_bytes=max_payload_bytes,
+        access_log=access_log,
+    )
+    server.start([model])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m labkit.serving`` and ``labkit serve``; returns an exit code."""
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve with parsed arguments (see :func:`add_arguments`)."""
+    from pathlib import Path
+
+    if not Path(args.model).is_file():  # say so before spending seconds importing TensorFlow
+        print(
+            f"labkit.serving: No model file at {args.model}. Export one with "
+            "model.save('....keras') (lesson 08 writes build/models/sentiment_lstm.keras).",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        from labkit.serving.model import ModelLoadError
+    except ModuleNotFoundError as error:
+        if error.name != "kserve":
+            raise
+        print(
+            "labkit.serving needs KServe, from labkit's 'serve' extra: "
+            "pip install -e '.[serve]' (make lab and make test install it).",
+            file=sys.stderr,
+        )
+        return 2
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    try:
+        serve(
+            args.model,
+            args.name,
+            port=args.port,
+            host=args.host,
+            workers=args.workers,
+            max_payload_bytes=args.max_payload_bytes,
+            labels=labels,
+            output=args.output,
+            threshold=args.threshold,
+            max_batch_size=args.max_batch_size,
+            max_wait_ms=args.max_wait_ms,
+            grpc_port=args.grpc_port,
+            access_log=not args.no_access_log,
+            jit=not args.no_jit,
+        )
+    except ModelLoadError as error:
+        print(f"labkit.serving: {error}", file=sys.stderr)
+        return 2
+    return 0
