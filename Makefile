@@ -5,13 +5,14 @@ PROFILE ?= smoke
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labkit-installed
 
-.PHONY: lab test run data lint doctor clean help
+.PHONY: lab test run data lint doctor clean help bench
 
 help:
 	@echo "make lab                 set up .venv and open JupyterLab on notebooks/"
 	@echo "make test                set up .venv and run every test (smoke-runs every lesson)"
 	@echo "make run PROFILE=smoke   execute the curriculum into build/<profile>/ (smoke|full)"
 	@echo "make data                pre-fetch every data set the curriculum uses"
+	@echo "make bench               serving benchmark, labkit.serving vs Flask (bench/results/)"
 	@echo "make lint | doctor | clean"
 
 # The environment: a venv with labkit installed editable, its dev tools and a Jupyter kernel.
@@ -38,6 +39,11 @@ data: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check labkit tests notebooks
 	$(BIN)/ruff format --check labkit tests notebooks
+
+# Requests/s and latency of the served sentiment model (bench/README.md); Flask only for this.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/serving/requirements.txt
+	$(BIN)/python bench/serving/bench.py
 
 doctor: $(STAMP)
 	$(BIN)/labkit doctor
