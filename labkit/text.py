@@ -16,13 +16,19 @@ Source: Keras' default standardization ("lower_and_strip_punctuation") in
 
 from __future__ import annotations
 
+import os
 import re
 import string
 
 import keras
 import tensorflow as tf
 
-__all__ = ["PUNCTUATION_PATTERN", "standardize_review"]
+__all__ = [
+    "PUNCTUATION_PATTERN",
+    "standardize_review",
+    "train_sentiment_model",
+    "load_sentiment_model",
+]
 
 PUNCTUATION_PATTERN = f"[{re.escape(string.punctuation)}]"
 """A regular expression matching one ASCII punctuation character (``string.punctuation``)."""
@@ -50,3 +56,111 @@ def standardize_review(text: tf.Tensor) -> tf.Tensor:
     text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
     text = tf.strings.regex_replace(text, r"[\pC\pZ]+", " ")
     return tf.strings.regex_replace(text, PUNCTUATION_PATTERN, "")
+
+
+def train_sentiment_model(
+    texts,
+    labels,
+    *,
+    vocab_size: int = 10_000,
+    sequence_length: int = 100,
+    embedding_dim: int = 32,
+    units: int = 16,
+    epochs: int = 2,
+    batch_size: int = 128,
+    learning_rate: float = 3e-3,
+    seed: int = 42,
+) -> keras.Model:
+    """Train a small raw-text sentiment classifier: lesson 08's architecture, scaled down.
+
+    ``Input(shape=(1,), dtype="string")`` → ``TextVectorization`` (named ``"vectorizer"``, with
+    :func:`standardize_review`) → ``Embedding(mask_zero=True)`` → ``LSTM`` → ``Dense(1,
+    sigmoid)`` = P(positive). Lessons 12 and 13 use it as a stand-in when lesson 08's exported
+    model is missing; lesson 08 builds and explains the real one.
+
+    Args:
+        texts: N raw reviews (a list or NumPy object array of ``str``).
+        labels: N labels, 1 = positive, 0 = negative.
+        vocab_size, sequence_length: TextVectorization's ``max_tokens`` and output length.
+        embedding_dim, units: sizes of the word vectors and of the LSTM state.
+        epochs, batch_size, learning_rate: training with Adam on binary cross-entropy.
+        seed: ``keras.utils.set_random_seed`` before building, for repeatable weights.
+
+    Returns:
+        The trained, compiled ``keras.Model`` (name ``"lstm_stand_in"``).
+
+    Raises:
+        ValueError: texts and labels differ in length, or there are none.
+    """
+    import numpy as np
+
+    labels = np.asarray(labels, dtype="float32")
+    if len(texts) == 0 or len(texts) != len(labels):
+        raise ValueError(
+            f"train_sentiment_model needs as many labels as texts (at least one); got "
+            f"{len(texts)} texts and {len(labels)} labels."
+        )
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    vectorizer = layers.TextVectorization(
+        max_tokens=vocab_size,
+        output_sequence_length=sequence_length,
+        standardize=standardize_review,
+        name="vectorizer",
+    )
+    vectorizer.adapt(list(texts), batch_size=1024)
+    inputs = keras.Input(shape=(1,), dtype="string", name="review")
+    x = layers.Embedding(vectorizer.vocabulary_size(), embedding_dim, mask_zero=True)(
+        vectorizer(inputs)
+    )
+    outputs = layers.Dense(1, activation="sigmoid", name="positive")(layers.LSTM(units)(x))
+    model = keras.Model(inputs, outputs, name="lstm_stand_in")
+    model.compile(
+        keras.optimizers.Adam(learning_rate), loss="binary_crossentropy", metrics=["accuracy"]
+    )
+    reviews = tf.constant(list(texts))[:, None]  # (N, 1) strings
+    model.fit(reviews, labels, epochs=epochs, batch_size=batch_size, verbose=2)
+    return model
+
+
+def load_sentiment_model(model_path, *, stand_in_path, stand_in_texts, stand_in_labels, **train):
+    """Load lesson 08's exported sentiment model, or train and save a small stand-in.
+
+    The file is loaded with ``keras.saving.load_model`` (this module registers the custom
+    standardization). When it is missing, or does not load (e.g. written by an older lesson 08
+    whose standardization had another registered name), a stand-in is trained with
+    :func:`train_sentiment_model` on the given reviews and saved to ``stand_in_path`` — never
+    over ``model_path``. What happened is printed.
+
+    Args:
+        model_path: lesson 08's ``.keras`` file (``build/models/sentiment_lstm.keras``).
+        stand_in_path: where a stand-in is saved (a ``.keras`` path; folders are created).
+        stand_in_texts, stand_in_labels: reviews to train a stand-in on.
+        **train: more arguments for :func:`train_sentiment_model` (e.g. ``epochs=2``).
+
+    Returns:
+        ``(model, path)``: the model and the ``.keras`` file it lives in (for a model server).
+    """
+    import time
+    from pathlib import Path
+
+    start = time.perf_counter()
+    model_path, model = Path(model_path), None
+    if model_path.is_file():
+        try:
+            model = keras.saving.load_model(model_path)
+            print(f"loaded lesson 08's model from {model_path}")
+        except (TypeError, ValueError) as error:
+            print(f"{model_path} does not load ({str(error)[:160]}...)")
+    else:
+        print(f"{model_path} does not exist (lesson 08 not run yet?)")
+    if model is None:
+        model_path = Path(stand_in_path)
+        print(f"training a small stand-in model on {len(stand_in_texts):,} reviews instead")
+        model = train_sentiment_model(stand_in_texts, stand_in_labels, **train)
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = model_path.with_name(model_path.stem + ".partial.keras")
+        model.save(partial)  # written in full, then renamed: never a half-written model file
+        os.replace(partial, model_path)
+    print(f"model {model.name!r} ready in {time.perf_counter() - start:.1f} s: {model_path}")
+    return model, model_path

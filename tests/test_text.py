@@ -56,3 +56,38 @@ def test_a_saved_text_model_loads_in_a_fresh_process_that_only_imports_labkit_te
     assert result.returncode == 0, result.stderr[-2000:]
     got = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(got, expected.ravel(), atol=1e-6)
+
+
+def test_load_sentiment_model_falls_back_to_a_saved_stand_in_and_never_overwrites(tmp_path):
+    import keras
+
+    from labkit.text import load_sentiment_model
+
+    texts = ["a great film, loved it", "dull and boring, awful"] * 20
+    labels = [1, 0] * 20
+    broken = tmp_path / "models" / "sentiment_lstm.keras"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a zip archive")  # e.g. an interrupted or foreign file
+    stand_in = tmp_path / "lesson" / "standin.keras"
+
+    model, path = load_sentiment_model(
+        broken,
+        stand_in_path=stand_in,
+        stand_in_texts=texts,
+        stand_in_labels=labels,
+        epochs=1,
+        sequence_length=8,
+    )
+    assert path == stand_in and stand_in.is_file()
+    assert broken.read_bytes() == b"not a zip archive"
+    assert not list(stand_in.parent.glob("*.partial.keras"))
+    assert model.get_layer("vectorizer") is not None
+    reloaded, reloaded_path = load_sentiment_model(
+        stand_in, stand_in_path=tmp_path / "unused.keras", stand_in_texts=[], stand_in_labels=[]
+    )
+    assert reloaded_path == stand_in and not (tmp_path / "unused.keras").exists()
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(np.array([["a great film"]], dtype=object))),
+        keras.ops.convert_to_numpy(model(np.array([["a great film"]], dtype=object))),
+        atol=1e-6,
+    )
