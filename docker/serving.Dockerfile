@@ -12,12 +12,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # labkit with its "serve" extra (KServe, TensorFlow, Keras), from this build context
-# (pyproject.toml bounds the versions, hence no pins here).
+# (pyproject.toml bounds the versions, hence no pins here). The GPU image of
+# k8s/serving/overlays/gpu: --build-arg EXTRAS=gpu,serve (TensorFlow with its CUDA libraries
+# from PyPI; the node's NVIDIA driver comes in through the device plugin).
+ARG EXTRAS=serve
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
 # hadolint ignore=DL3013
-RUN pip install ".[serve]"
+RUN pip install ".[${EXTRAS}]"
 
 # The exported model; another one with --build-arg MODEL=path/to/model.keras.
 ARG MODEL=build/models/sentiment_lstm.keras

