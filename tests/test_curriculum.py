@@ -31,3 +31,20 @@ def test_lesson_smoke_run_meets_its_bars(lesson, repo):
         f"{lesson.notebook} missed a bar (metric: value, comparison, bar): {report}"
     )
     print(f"{lesson.notebook}: {result.seconds:.1f} s, {report}")
+
+
+def test_smoke_runs_keep_their_files_under_build_smoke(repo):
+    # A smoke run (make test, CI) must never replace what a learner's full run wrote, e.g. the
+    # sentiment model lesson 08 trained for an hour: every build/ path parameter is overridden.
+    import papermill
+
+    for lesson in LESSONS:
+        defaults = papermill.inspect_notebook(str(repo / "notebooks" / lesson.notebook))
+        smoke = lesson.parameters("smoke")
+        for name, spec in defaults.items():
+            if "../build/" not in str(spec["default"]):
+                continue
+            assert str(smoke.get(name, "")).startswith("../build/smoke/"), (
+                f"{lesson.notebook}: smoke parameters must set {name} under ../build/smoke/ "
+                f"(its default {spec['default']} belongs to full runs)"
+            )
