@@ -316,15 +316,20 @@ def check_v2_array(array: np.ndarray, datatype: str, spec: InputSpec) -> np.ndar
     Raises:
         BadRequest: wrong datatype, wrong shape, or bytes that are not UTF-8.
     """
+    if spec.is_string and datatype != "BYTES":
+        raise BadRequest(
+            f"The input has datatype {datatype}, but the model takes text: send datatype "
+            f'"BYTES" with strings as data ({spec.describe()}).'
+        )
+    if not spec.is_string and datatype == "BYTES":
+        raise BadRequest(
+            f"The input has datatype BYTES, but the model takes numbers ({spec.describe()}): "
+            f'send e.g. "datatype": "{spec.v2_datatype}".'
+        )
+    if spec.shape == (1,) and array.ndim == 1:
+        array = array[:, None]
+    array = check_shape(array, spec)
     if spec.is_string:
-        if datatype != "BYTES":
-            raise BadRequest(
-                f"The input has datatype {datatype}, but the model takes text: send datatype "
-                f'"BYTES" with strings as data ({spec.describe()}).'
-            )
-        if spec.shape == (1,) and array.ndim == 1:
-            array = array[:, None]
-        array = check_shape(array, spec)
         out = np.empty(array.shape, dtype=object)
         for index, value in np.ndenumerate(array):
             if isinstance(value, bytes):
@@ -340,14 +345,6 @@ def check_v2_array(array: np.ndarray, datatype: str, spec: InputSpec) -> np.ndar
                 )
             out[index] = value
         return out
-    if datatype == "BYTES":
-        raise BadRequest(
-            f"The input has datatype BYTES, but the model takes numbers ({spec.describe()}): "
-            f'send e.g. "datatype": "{spec.v2_datatype}".'
-        )
-    if spec.shape == (1,) and array.ndim == 1:
-        array = array[:, None]
-    array = check_shape(array, spec)
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise BadRequest("The input holds NaN or infinite values.")
     return array.astype(spec.dtype, copy=False)
