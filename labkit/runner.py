@@ -36,6 +36,11 @@ COMPARISONS = {
 # Seconds one cell may run before the lesson counts as stalled: smoke lessons take about a
 # minute in all, full ones may train for many minutes in one cell.
 CELL_TIMEOUT_S = {"smoke": 300, "full": 4 * 3600}
+SCREENSHOTS = "screenshots"  # under the output folder: <stem>.png, <stem>-<view>.png
+# What curriculum.yaml's top-level `resources` may limit, measured by ResourceMonitor.
+RESOURCES = {
+    "peak_memory_mb": "highest resident memory of the kernel and its children, MiB",
+}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CURRICULUM = REPO_ROOT / "notebooks" / "curriculum.yaml"
 
@@ -45,8 +50,10 @@ __all__ = [
     "LessonResult",
     "load_curriculum",
     "check_bars",
+    "check_resources",
     "run_lesson",
     "run",
+    "write_report",
 ]
 
 
@@ -76,6 +83,8 @@ class Lesson:
     smoke: Mapping[str, Any]
     bars: tuple[Bar, ...]
     full: Mapping[str, Any] = field(default_factory=dict)
+    # limits on what a run may use, e.g. peak_memory_mb <= 2000 in smoke (Binder's 2 GB)
+    resource_bars: tuple[Bar, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -121,12 +130,12 @@ class LessonResult:
         return self.status == "passed"
 
 
-def _parse_bar(lesson: str, metric: str, spec: Any) -> Bar:
+def _parse_bar(lesson: str, metric: str, spec: Any, default_compare: str = ">=") -> Bar:
     if not isinstance(spec, Mapping):
         raise CurriculumError(
             f"{lesson}: bar for {metric!r} must be a mapping like {{smoke: 0.9, full: 0.98}}."
         )
-    compare = spec.get("compare", ">=")
+    compare = spec.get("compare", default_compare)
     if compare not in COMPARISONS:
         raise CurriculumError(
             f"{lesson}: bar {metric!r} compare must be one of {list(COMPARISONS)}."
@@ -151,6 +160,14 @@ def load_curriculum(path: str | os.PathLike | None = None) -> list[Lesson]:
     if not path.is_file():
         raise CurriculumError(f"No curriculum file at {path}.")
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    resources = document.get("resources") or {}
+    unknown = set(resources) - set(RESOURCES)
+    if unknown:
+        raise CurriculumError(
+            f"{path}: unknown resources {sorted(unknown)}; known: {sorted(RESOURCES)}."
+        )
+    # a resource limit is an upper limit unless it says otherwise
+    resource_bars = tuple(_parse_bar("resources", m, s, "<=") for m, s in resources.items())
     lessons = []
     for entry in document.get("lessons", []):
         name = entry.get("notebook")
@@ -166,6 +183,7 @@ def load_curriculum(path: str | os.PathLike | None = None) -> list[Lesson]:
                 smoke=dict(entry.get("smoke") or {}),
                 full=dict(entry.get("full") or {}),
                 bars=tuple(_parse_bar(name, m, s) for m, s in (entry.get("bars") or {}).items()),
+                resource_bars=resource_bars,
             )
         )
     return lessons
@@ -177,12 +195,22 @@ def check_bars(lesson: Lesson, metrics: Mapping[str, float], profile: str) -> li
     A bar whose metric was not recorded fails (value None): a lesson that stops recording is
     a regression, not a pass.
     """
+    return _check(lesson.bars, metrics, profile)
+
+
+def check_resources(lesson: Lesson, usage: Mapping[str, float], profile: str) -> list[Check]:
+    """Compare what a run used (e.g. ``{"peak_memory_mb": 1530.2}``) with curriculum.yaml's
+    ``resources`` limits for a profile. Smoke runs must fit mybinder.org's 2 GB of memory."""
+    return _check(lesson.resource_bars, usage, profile)
+
+
+def _check(bars: Iterable[Bar], values: Mapping[str, float], profile: str) -> list[Check]:
     checks = []
-    for bar in lesson.bars:
+    for bar in bars:
         limit = bar.limit(profile)
         if limit is None:
             continue
-        value = metrics.get(bar.metric)
+        value = values.get(bar.metric)
         passed = value is not None and COMPARISONS[bar.compare](value, limit)
         checks.append(Check(bar.metric, value, limit, bar.compare, passed))
     return checks
@@ -207,13 +235,28 @@ def _select(lessons: list[Lesson], notebooks: Iterable[str] | None) -> list[Less
     return chosen
 
 
+def _process_memory(process) -> int:
+    """Bytes a process holds: its PSS where the OS reports one (Linux), else its RSS."""
+    import psutil
+
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return process.memory_info().rss
+
+
 class ResourceMonitor:
     """Sample the CPU time and memory of this process's children (the lesson's kernel).
 
-    A background thread sums, every ``interval`` seconds, the resident set size (RSS) of all
-    child processes (recursively: the kernel and anything it starts, e.g. a model server) and
-    keeps the highest sum, in MiB; it also keeps each child's last user + system CPU time.
-    Binder gives a notebook 2 GB of memory, so the runner reports this peak per lesson.
+    A background thread sums, every ``interval`` seconds, the memory of all child processes
+    (recursively: the kernel and anything it starts, e.g. a model server) and keeps the highest
+    sum, in MiB; it also keeps each child's last user + system CPU time. Binder gives a notebook
+    2 GB of memory, so the runner reports this peak per lesson.
+
+    Memory is the proportional set size (PSS) on Linux: a page shared by n processes counts
+    1/n in each, so the sum is the memory the group holds, as the container's memory limit
+    sees it. Summing resident set sizes (RSS, used where PSS is unavailable) counts libraries
+    that a kernel and its model server both map (TensorFlow's, hundreds of MiB) twice.
     A short-lived child between two samples is missed: the peak is a lower bound.
 
     Uses psutil (https://psutil.readthedocs.io). Use as a context manager.
@@ -233,16 +276,16 @@ class ResourceMonitor:
     def _sample(self) -> None:
         import psutil
 
-        rss = 0
+        total = 0
         for child in psutil.Process().children(recursive=True):
             try:
                 with child.oneshot():
-                    rss += child.memory_info().rss
+                    total += _process_memory(child)
                     times = child.cpu_times()
                     self._cpu[child.pid] = times.user + times.system
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-        self.peak_memory_mb = max(self.peak_memory_mb, rss / 2**20)
+        self.peak_memory_mb = max(self.peak_memory_mb, total / 2**20)
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
@@ -278,14 +321,18 @@ def run_lesson(
     notebooks_dir: str | os.PathLike | None = None,
     kernel_name: str = "python3",
     render_html: bool = True,
+    screenshot: bool = False,
     cell_timeout: float | None = None,
 ) -> LessonResult:
-    """Execute one lesson with papermill and check its bars.
+    """Execute one lesson with papermill and check its bars and resource limits.
 
     The executed notebook is written to ``out_dir/<notebook>`` (and an HTML rendering beside
     it); cells run with the notebooks folder as working directory.
 
     Args:
+        screenshot: also picture the HTML rendering in headless Chromium
+            (``out_dir/screenshots/<stem>.png``, :func:`labkit.browser.screenshot_html`); needs
+            ``render_html``. A missing browser or a failed picture never fails the lesson.
         cell_timeout: seconds one cell may run (default: :data:`CELL_TIMEOUT_S` for the profile).
             A cell that times out is retried once, in a fresh kernel.
     """
@@ -301,6 +348,11 @@ def run_lesson(
     started = time.perf_counter()
     previous = os.environ.get(HEADLESS_ENV)
     os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: live plots draw once, at the end
+    # Smoke runs track experiments in their output folder, never in a learner's MLflow store
+    # (labkit.tracking); a tracking URI the user set wins.
+    smoke_tracking = profile == "smoke" and not os.environ.get("MLFLOW_TRACKING_URI")
+    if smoke_tracking:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{out_dir.resolve() / 'mlruns.db'}"
     attempts = 0
     monitor = ResourceMonitor().__enter__()
     try:
@@ -326,6 +378,8 @@ def run_lesson(
                     break
     finally:
         monitor.__exit__()
+        if smoke_tracking:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
         if previous is None:
             os.environ.pop(HEADLESS_ENV, None)
         else:
@@ -338,10 +392,14 @@ def run_lesson(
 
         metrics = read_metrics(nbformat.read(output, as_version=4))
     checks = check_bars(lesson, metrics, profile)
+    peak_memory_mb = round(monitor.peak_memory_mb, 1)
+    checks += check_resources(lesson, {"peak_memory_mb": peak_memory_mb}, profile)
     status = "failed" if error else ("passed" if all(c.passed for c in checks) else "missed_bar")
     rendered = None
     if render_html and output.is_file():
         rendered = _render_html(output).name
+        if screenshot:
+            _screenshot(out_dir / rendered, out_dir / SCREENSHOTS / f"{lesson.stem}.png")
     return LessonResult(
         notebook=lesson.notebook,
         title=lesson.title,
@@ -356,8 +414,17 @@ def run_lesson(
         output=output.name if output.is_file() else None,
         html=rendered,
         cpu_seconds=round(monitor.cpu_seconds, 1),
-        peak_memory_mb=round(monitor.peak_memory_mb, 1),
+        peak_memory_mb=peak_memory_mb,
     )
+
+
+def _screenshot(page: Path, png: Path) -> None:
+    from labkit import browser
+
+    try:
+        browser.screenshot_html(page, png)
+    except Exception as exc:  # a picture for the report; never a reason to fail a lesson
+        print(f"[labkit run] no screenshot of {page.name}: {type(exc).__name__}: {exc}")
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -366,7 +433,21 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _index_html(results: list[LessonResult], profile: str) -> str:
+def _screenshot_cells(out: Path, stem: str) -> str:
+    """Thumbnails of ``out/screenshots/<stem>.png`` and ``<stem>-<view>.png`` (e.g. the
+    JupyterLab picture tests/test_browser.py takes), each linking to the full picture."""
+    folder = out / SCREENSHOTS
+    pictures = sorted(folder.glob(f"{stem}.png")) + sorted(folder.glob(f"{stem}-*.png"))
+    return "".join(
+        f'<a href="{SCREENSHOTS}/{html.escape(p.name)}" title="{html.escape(p.stem)}">'
+        f'<img class="shot" src="{SCREENSHOTS}/{html.escape(p.name)}" '
+        f'alt="screenshot {html.escape(p.stem)}" loading="lazy"></a>'
+        for p in pictures
+        if not p.stem.endswith("-failure")
+    )
+
+
+def _index_html(results: list[LessonResult], profile: str, out: Path) -> str:
     rows = []
     for r in results:
         checks = (
@@ -387,7 +468,8 @@ def _index_html(results: list[LessonResult], profile: str) -> str:
         rows.append(
             f'<tr class="{r.status}"><td>{link}</td><td>{html.escape(r.title)}</td>'
             f"<td>{r.status}</td><td>{r.seconds:.1f}</td><td>{r.cpu_seconds or 0:.1f}</td>"
-            f"<td>{r.peak_memory_mb or 0:,.0f}</td><td>{checks}{error}</td></tr>"
+            f"<td>{r.peak_memory_mb or 0:,.0f}</td><td>{checks}{error}</td>"
+            f"<td>{_screenshot_cells(out, Path(r.notebook).stem)}</td></tr>"
         )
     passed = sum(r.ok for r in results)
     return f"""<!doctype html>
@@ -399,11 +481,15 @@ td, th {{ border: 1px solid #ccc; padding: .4em .7em; vertical-align: top; text-
 tr.passed td:nth-child(3) {{ color: #1a7f37; }}
 tr.failed td:nth-child(3), tr.missed_bar td:nth-child(3) {{ color: #cf222e; font-weight: bold; }}
 pre {{ white-space: pre-wrap; max-width: 60em; }}
+img.shot {{ width: 180px; height: 240px; object-fit: cover; object-position: top;
+  border: 1px solid #ccc; margin: 0 .3em .3em 0; }}
 </style></head><body>
 <h1>labkit curriculum — profile <code>{profile}</code></h1>
-<p>{passed} of {len(results)} lessons passed. Each lesson links to its executed notebook.</p>
+<p>{passed} of {len(results)} lessons passed. Each lesson links to its executed notebook;
+a screenshot opens the whole page as a learner sees it.</p>
 <table><tr><th>notebook</th><th>lesson</th><th>status</th><th>seconds</th>
-<th>CPU seconds</th><th>peak memory (MiB)</th><th>metrics vs bars</th></tr>
+<th>CPU seconds</th><th>peak memory (MiB)</th><th>metrics vs bars and limits</th>
+<th>screenshots</th></tr>
 {chr(10).join(rows)}
 </table></body></html>
 """
@@ -416,6 +502,7 @@ def run(
     *,
     curriculum: str | os.PathLike | None = None,
     render_html: bool = True,
+    screenshots: bool | None = None,
     log=print,
 ) -> list[LessonResult]:
     """Run lessons (default: the whole curriculum, in order) and write the report.
@@ -425,6 +512,8 @@ def run(
         profile: ``"smoke"`` or ``"full"``.
         out_dir: where executed notebooks, ``results.json`` and ``index.html`` go (default
             ``build/<profile>``).
+        screenshots: picture each executed lesson in headless Chromium for the report; None
+            (default) does so when Chromium and Playwright are installed.
 
     Returns:
         One :class:`LessonResult` per lesson, in curriculum order.
@@ -438,11 +527,23 @@ def run(
     lessons = _select(load_curriculum(curriculum_path), notebooks)
     out = Path(out_dir or REPO_ROOT / "build" / profile)
     out.mkdir(parents=True, exist_ok=True)
+    if screenshots is None or screenshots:
+        from labkit import browser
+
+        problem = browser.missing() if render_html else "the HTML rendering is off"
+        if problem:
+            log(f"[labkit run] no screenshots in the report: {problem}")
+        screenshots = not problem
     results = []
     for lesson in lessons:
         log(f"[labkit run] {lesson.notebook} ({profile}) ...")
         result = run_lesson(
-            lesson, profile, out, notebooks_dir=curriculum_path.parent, render_html=render_html
+            lesson,
+            profile,
+            out,
+            notebooks_dir=curriculum_path.parent,
+            render_html=render_html,
+            screenshot=screenshots,
         )
         summary = ", ".join(
             f"{c.metric}={c.value if c.value is None else round(c.value, 4)} "
@@ -457,9 +558,21 @@ def run(
         if result.error:
             log(result.error[-3000:])
         results.append(result)
+    write_report(results, profile, out)
+    return results
+
+
+def write_report(results: list[LessonResult], profile: str, out: str | os.PathLike) -> Path:
+    """Write ``out/results.json`` and the report ``out/index.html`` (status, time, CPU, peak
+    memory, metrics vs bars, screenshots found in ``out/screenshots/``); returns the report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     _write_json(
         out / "results.json",
         {"profile": profile, "lessons": [asdict(r) for r in results]},
     )
-    (out / "index.html").write_text(_index_html(results, profile), encoding="utf-8")
-    return results
+    report = out / "index.html"
+    part = report.with_suffix(".html.part")
+    part.write_text(_index_html(results, profile, out), encoding="utf-8")
+    os.replace(part, report)
+    return report

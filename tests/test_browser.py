@@ -5,7 +5,8 @@ runtime folders), opens lesson 01 with its smoke parameters in Debian's Chromium
 from the Run menu, and checks what a learner sees: every cell ran without an error, the last
 cell's output appeared, and the ipywidgets slider of ``labkit.widgets.interact`` rendered as a
 live control that re-runs the function when it moves. A screenshot of the whole notebook lands in
-``build/test-smoke/screenshots/<notebook stem>.png``.
+``build/test-smoke/screenshots/<notebook stem>-jupyterlab.png``, which the smoke report
+(``build/test-smoke/index.html``, written by tests/test_curriculum.py) shows beside the lesson.
 
 Needs ``playwright`` (Python package; never ``playwright install``) and ``/usr/bin/chromium``
 (Debian ``chromium``; ``.ci/run`` installs it). Without them the test is skipped, except in CI
@@ -29,10 +30,11 @@ from pathlib import Path
 
 import pytest
 
+from labkit import browser, runner
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = "01_clustering.ipynb"  # fast, and its slider comes from labkit.widgets.interact
-SCREENSHOTS = REPO / "build" / "test-smoke" / "screenshots"
-CHROMIUM = os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = REPO / "build" / "test-smoke" / runner.SCREENSHOTS
 KERNEL_IDLE = re.compile(r"Python 3.*\| Idle")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SERVER_START_S = 60
@@ -42,24 +44,9 @@ VIEWPORT = {"width": 1280, "height": 900}
 MAX_SCREENSHOT_HEIGHT = 32_000  # lesson 01 with its outputs is about 20,000 px tall
 
 
-def _browser_missing() -> str | None:
-    """Why the browser test cannot run here, or None when it can."""
-    problems = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the Python package playwright is not installed (pip install playwright)")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        problems.append(
-            f"{CHROMIUM} is missing (apt-get install --no-install-recommends chromium; "
-            "or set LABKIT_CHROMIUM)"
-        )
-    return "; ".join(problems) or None
-
-
 @pytest.fixture(scope="module")
 def browser_ready() -> None:
-    missing = _browser_missing()
+    missing = browser.missing()
     if missing and IN_CI:
         pytest.fail(f"CI=true but the real-browser test cannot run: {missing}")
     if missing:
@@ -78,9 +65,7 @@ def _smoke_copy(folder: Path) -> Path:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from labkit.runner import load_curriculum
-
-    lesson = next(item for item in load_curriculum() if item.notebook == NOTEBOOK)
+    lesson = next(item for item in runner.load_curriculum() if item.notebook == NOTEBOOK)
     notebook = load_notebook_node(str(REPO / "notebooks" / NOTEBOOK))
     notebook = parameterize_notebook(notebook, lesson.parameters("smoke"))
     target = folder / NOTEBOOK
@@ -230,19 +215,15 @@ def test_lesson_runs_in_jupyterlab_with_live_widgets(browser_ready, tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     notebook = _smoke_copy(root)
-    screenshot = SCREENSHOTS / f"{notebook.stem}.png"
+    screenshot = SCREENSHOTS / f"{notebook.stem}-jupyterlab.png"
     failure_screenshot = SCREENSHOTS / f"{notebook.stem}-failure.png"
     for stale in (screenshot, failure_screenshot):
         stale.unlink(missing_ok=True)
 
     with _jupyterlab(root, tmp_path) as (base, token, log_path), sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-        )
+        chromium = browser.launch(pw)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
+            page = chromium.new_page(viewport=VIEWPORT)
             page.set_default_timeout(30_000)
             page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
             page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").first.wait_for()
@@ -297,6 +278,6 @@ def test_lesson_runs_in_jupyterlab_with_live_widgets(browser_ready, tmp_path):
             print(log_path.read_text()[-5000:])
             raise
         finally:
-            browser.close()
+            chromium.close()
 
     assert screenshot.stat().st_size > 50_000, "the screenshot looks empty"

@@ -37,8 +37,9 @@ def tiny_curriculum(tmp_path):
     }
     nbformat.write(notebook, tmp_path / "99_tiny.ipynb")
 
-    def write(smoke, bar):
+    def write(smoke, bar, resources=None):
         curriculum = {
+            "resources": resources or {},
             "lessons": [
                 {
                     "notebook": "99_tiny.ipynb",
@@ -46,7 +47,7 @@ def tiny_curriculum(tmp_path):
                     "smoke": smoke,
                     "bars": {"test_accuracy": bar},
                 }
-            ]
+            ],
         }
         path = tmp_path / "curriculum.yaml"
         path.write_text(yaml.safe_dump(curriculum))
@@ -58,7 +59,11 @@ def tiny_curriculum(tmp_path):
 def test_run_records_metrics_bars_and_report(tiny_curriculum, tmp_path):
     path = tiny_curriculum({"ACCURACY": 0.93}, {"smoke": 0.9, "full": 0.98})
     results = runner.run(
-        profile="smoke", out_dir=tmp_path / "out", curriculum=path, log=lambda *_: None
+        profile="smoke",
+        out_dir=tmp_path / "out",
+        curriculum=path,
+        screenshots=False,
+        log=lambda *_: None,
     )
 
     assert [r.status for r in results] == ["passed"]
@@ -86,6 +91,59 @@ def test_missed_bar_and_failing_cell_are_reported(tiny_curriculum, tmp_path):
     )
     assert failed.status == "failed" and "asked to fail" in failed.error
     assert failed.checks[0].value is None  # never recorded: the bar fails too
+
+
+def test_peak_memory_over_the_curriculum_limit_misses_a_bar(tiny_curriculum, tmp_path):
+    limit = {"peak_memory_mb": {"smoke": 1, "compare": "<="}}  # 1 MiB: no kernel fits
+    path = tiny_curriculum({"ACCURACY": 0.93}, {"smoke": 0.9}, resources=limit)
+    [result] = runner.run(
+        profile="smoke", out_dir=tmp_path / "out", curriculum=path, log=lambda *_: None
+    )
+    assert result.status == "missed_bar"
+    memory = next(c for c in result.checks if c.metric == "peak_memory_mb")
+    assert not memory.passed and memory.bar == 1 and memory.value == result.peak_memory_mb
+    assert "peak_memory_mb" in (tmp_path / "out" / "index.html").read_text()
+
+    roomy = tiny_curriculum(
+        {"ACCURACY": 0.93}, {"smoke": 0.9}, resources={"peak_memory_mb": {"smoke": 1e6}}
+    )
+    [lesson] = runner.load_curriculum(roomy)
+    assert runner.check_resources(lesson, {"peak_memory_mb": 500.0}, "smoke")[0].passed
+
+    unknown = tiny_curriculum({}, {"smoke": 0.9}, resources={"gpu_hours": {"smoke": 1}})
+    with pytest.raises(runner.CurriculumError, match="unknown resources.*gpu_hours"):
+        runner.load_curriculum(unknown)
+
+
+def test_report_shows_each_lessons_screenshots(tiny_curriculum, tmp_path):
+    out = tmp_path / "out"
+    shots = out / runner.SCREENSHOTS
+    shots.mkdir(parents=True)
+    for name in ("99_tiny.png", "99_tiny-jupyterlab.png", "99_tiny-failure.png"):
+        (shots / name).write_bytes(b"\x89PNG")
+    path = tiny_curriculum({"ACCURACY": 0.93}, {"smoke": 0.9})
+    runner.run(
+        profile="smoke", out_dir=out, curriculum=path, screenshots=False, log=lambda *_: None
+    )
+    index = (out / "index.html").read_text()
+    assert '<img class="shot" src="screenshots/99_tiny.png"' in index
+    assert '<img class="shot" src="screenshots/99_tiny-jupyterlab.png"' in index
+    assert "99_tiny-failure.png" not in index  # a failed test's picture is not the lesson
+
+
+def test_run_screenshots_each_executed_lesson_in_chromium(tiny_curriculum, tmp_path):
+    from labkit import browser
+
+    missing = browser.missing()
+    if missing and os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI=true but Chromium cannot run: {missing}")
+    if missing:
+        pytest.skip(f"needs Chromium and Playwright: {missing}")
+    path = tiny_curriculum({"ACCURACY": 0.93}, {"smoke": 0.9})
+    runner.run(profile="smoke", out_dir=tmp_path / "out", curriculum=path, log=lambda *_: None)
+    png = tmp_path / "out" / runner.SCREENSHOTS / "99_tiny.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+    assert 'src="screenshots/99_tiny.png"' in (tmp_path / "out" / "index.html").read_text()
 
 
 def test_check_bars_directions():
@@ -194,3 +252,20 @@ def test_resource_monitor_sees_a_childs_memory_and_cpu_time():
         subprocess.run([sys.executable, "-c", script], check=True)
     assert monitor.peak_memory_mb >= 290
     assert monitor.cpu_seconds >= 0.9
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PSS is reported on Linux")
+def test_resource_monitor_counts_memory_two_processes_share_once():
+    # 300 MiB written, then fork(): parent and child share every page (copy-on-write), as a
+    # kernel and its model server share TensorFlow's libraries. RSS would count it twice.
+    script = (
+        "import os, time\n"
+        "block = bytearray(300 * 2**20)\n"
+        "block[:: 4096] = b'x' * len(block[:: 4096])\n"
+        "pid = os.fork()\n"
+        "time.sleep(1.5)\n"
+        "if pid: os.waitpid(pid, 0)\n"
+    )
+    with runner.ResourceMonitor(interval=0.05) as monitor:
+        subprocess.run([sys.executable, "-c", script], check=True)
+    assert 290 <= monitor.peak_memory_mb < 450
