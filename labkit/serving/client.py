@@ -278,7 +278,9 @@ def start_server(
     """Start ``python -m labkit.serving`` in a child process and wait until the model is ready.
 
     Args:
-        model_path: the saved Keras model (``.keras``).
+        model_path: the saved Keras model (``.keras``), or an MLflow model URI such as
+            ``models:/sentiment@champion`` that the server resolves in the tracking store
+            (:func:`labkit.tracking.local_model_path`).
         name: the model name in the URLs.
         port: the HTTP port; None picks a free one.
         host: the address to bind (127.0.0.1: only this machine can connect).
@@ -298,8 +300,9 @@ def start_server(
         ServerStartError: the server exited (e.g. the port is taken, the model does not load)
             or was not ready within ``timeout``; the message ends with its last log lines.
     """
-    model_path = Path(model_path)
-    if not model_path.is_file():
+    from labkit import tracking
+
+    if not tracking.is_model_uri(str(model_path)) and not Path(model_path).is_file():
         raise FileNotFoundError(
             f"No model file at {model_path}: export one with model.save(...) first "
             "(lesson 08 writes build/models/sentiment_lstm.keras)."

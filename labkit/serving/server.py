@@ -4,6 +4,13 @@ Usage::
 
     python -m labkit.serving --model build/models/sentiment_lstm.keras --name sentiment
     labkit serve --model build/models/sentiment_lstm.keras --name sentiment --port 8080
+    labkit serve --model models:/sentiment@champion --port 8080   # MLflow Model Registry
+
+``--model`` takes a ``.keras`` file or an MLflow model URI (``models:/NAME@ALIAS``,
+``models:/NAME/VERSION``, ``runs:/RUN_ID/model``): the URI is resolved in the tracking store
+(``$MLFLOW_TRACKING_URI``, else the project's ``mlruns.db``; see :mod:`labkit.tracking`) and the
+model's ``.keras`` file is downloaded to a temporary folder and served; the default name is the
+registered model's name.
 
 Routes (all from KServe): ``GET /`` (liveness), ``GET /v1/models/<name>`` (model ready, 503
 until loaded), ``POST /v1/models/<name>:predict`` (TensorFlow Serving REST), ``GET
@@ -28,7 +35,12 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the server's flags to ``parser`` (shared by ``labkit serve`` and ``python -m``)."""
-    parser.add_argument("--model", required=True, help="the saved Keras model (.keras file)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="the saved Keras model (.keras file), or an MLflow model URI such as "
+        "models:/sentiment@champion (resolved in $MLFLOW_TRACKING_URI or the project's mlruns.db)",
+    )
     parser.add_argument(
         "--name", help="model name in the URLs, e.g. /v1/models/NAME:predict (default: file stem)"
     )
@@ -99,6 +111,27 @@ def build_parser() -> argparse.ArgumentParser:
     return add_arguments(parser)
 
 
+def resolve_model(model: str, name: str | None = None) -> tuple[str, str | None]:
+    """A ``.keras`` path and a model name for ``--model``: a path is returned as it is; an MLflow
+    model URI is downloaded with :func:`labkit.tracking.local_model_path`, and its registered
+    name (``models:/NAME@ALIAS`` -> ``NAME``) becomes the default name.
+
+    Raises:
+        RuntimeError, ValueError: the URI cannot be resolved (see ``local_model_path``).
+    """
+    from labkit import tracking
+
+    if not tracking.is_model_uri(model):
+        return model, name
+    import tempfile
+
+    path = tracking.local_model_path(model, tempfile.mkdtemp(prefix="labkit-serving-"))
+    if name is None and model.startswith("models:/"):
+        name = model[len("models:/") :].split("@")[0].split("/")[0] or None
+    print(f"labkit.serving: {model} resolved to {path}", file=sys.stderr, flush=True)
+    return str(path), name
+
+
 def serve(
     model_path: str,
     name: str | None = None,
@@ -120,8 +153,9 @@ def serve(
     :func:`labkit.serving.start_server`, which runs this in a child process.
 
     Args:
-        model_path: the ``.keras`` file.
-        name: the model name in the URLs (default: the file name without ``.keras``).
+        model_path: the ``.keras`` file, or an MLflow model URI (see :func:`resolve_model`).
+        name: the model name in the URLs (default: the registered model's name for a
+            ``models:/`` URI, else the file name without ``.keras``).
         port, host: where to listen (``host="0.0.0.0"``: every interface, for containers).
         workers: server processes sharing the port (each loads its own copy of the model).
         max_payload_bytes: request bodies above this get HTTP 413.
@@ -139,6 +173,7 @@ def serve(
     from labkit.serving.app import ModelServer
     from labkit.serving.model import KerasModel
 
+    model_path, name = resolve_model(model_path, name)
     model = KerasModel(
         name or Path(model_path).stem,
         model_path,
@@ -181,10 +216,16 @@ def run(args: argparse.Namespace) -> int:
     """Serve with parsed arguments (see :func:`add_arguments`)."""
     from pathlib import Path
 
+    try:  # an MLflow model URI becomes a local .keras file (and the default name)
+        args.model, args.name = resolve_model(args.model, args.name)
+    except (RuntimeError, ValueError) as error:
+        print(f"labkit.serving: {error}", file=sys.stderr)
+        return 2
     if not Path(args.model).is_file():  # say so before spending seconds importing TensorFlow
         print(
             f"labkit.serving: No model file at {args.model}. Export one with "
-            "model.save('....keras') (lesson 08 writes build/models/sentiment_lstm.keras).",
+            "model.save('....keras') (lesson 08 writes build/models/sentiment_lstm.keras), "
+            "or pass an MLflow model URI such as models:/sentiment@champion.",
             file=sys.stderr,
         )
         return 2
