@@ -8,6 +8,7 @@ Examples::
     labkit data verify
     labkit run notebooks/05_mlp_mnist.ipynb --profile full --out build/full
     labkit serve --model build/models/sentiment_lstm.keras --name sentiment --port 8080
+    labkit deploy --overlay gpu --image ghcr.io/labkit-org/labkit-serving-gpu:0.2.0 --gpus 1
 """
 
 from __future__ import annotations
@@ -118,7 +119,11 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         results = runner.run(
-            args.notebooks, profile=args.profile, out_dir=args.out, curriculum=args.curriculum
+            args.notebooks,
+            profile=args.profile,
+            out_dir=args.out,
+            curriculum=args.curriculum,
+            screenshots=False if args.no_screenshots else None,
         )
     except runner.CurriculumError as error:
         print(f"labkit run: {error}", file=sys.stderr)
@@ -133,6 +138,12 @@ def _serve(args: argparse.Namespace) -> int:
     from labkit.serving import server
 
     return server.run(args)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from labkit import deploy
+
+    return deploy.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     run.add_argument("--out", help="output folder (default build/<profile>)")
     run.add_argument("--curriculum", help="curriculum file (default notebooks/curriculum.yaml)")
+    run.add_argument(
+        "--no-screenshots",
+        action="store_true",
+        help="no Chromium screenshots in the report (default: taken when Chromium is installed)",
+    )
     run.set_defaults(func=_run)
 
     from labkit.serving.server import add_arguments as add_serve_arguments
@@ -168,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_serve_arguments(serve)
     serve.set_defaults(func=_serve)
+
+    from labkit.deploy import add_arguments as add_deploy_arguments
+
+    deploy = commands.add_parser(
+        "deploy",
+        help="render k8s/serving manifests, validate them offline, apply if a cluster is set up",
+    )
+    add_deploy_arguments(deploy)
+    deploy.set_defaults(func=_deploy)
     return parser
 
 

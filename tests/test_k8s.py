@@ -11,6 +11,7 @@ checked here field by field instead.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from labkit import deploy
 
 KUBERNETES_VERSION = "1.30.0"
 BIN = Path(sys.executable).parent  # the venv's bin: where pip puts kubectl and hadolint
@@ -115,39 +118,82 @@ def test_rendered_objects_are_valid_for_kubernetes_1_30(rendered, kubernetes_val
 
 
 def test_workload_policy(rendered):
-    """Requests and limits, GPU request == limit, probes on servers, no root, no privileges."""
+    """Requests and limits, GPU request == limit, probes on servers, no root, no privileges.
+
+    The rules live in ONE place, ``labkit.deploy.policy_problems`` (``labkit deploy`` and
+    lesson 14 enforce the same ones); ``test_policy_rules_are_enforced`` shows that each rule
+    this test used to assert inline still fails a broken copy of a real workload.
+    """
     workloads = 0
     for name, documents in rendered.items():
-        for document in documents:
-            if document["kind"] not in WORKLOAD_KINDS:
-                continue
-            workloads += 1
-            where = f"k8s/{name}: {document['kind']} {document['metadata']['name']}"
-            pod = pod_spec(document)
-            assert pod["securityContext"]["runAsNonRoot"] is True, where
-            assert pod.get("hostNetwork") is not True and pod.get("hostPID") is not True, where
-            for container in pod["containers"] + pod.get("initContainers", []):
-                at = f"{where}, container {container['name']}"
-                resources = container["resources"]
-                assert {"cpu", "memory"} <= set(resources["requests"]), at
-                assert {"cpu", "memory"} <= set(resources["limits"]), at
-                if GPU in resources["limits"] or GPU in resources["requests"]:
-                    assert resources["requests"][GPU] == resources["limits"][GPU], at
-                    assert pod["nodeSelector"]["nvidia.com/gpu.present"] == "true", at
-                    assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in pod[
-                        "tolerations"
-                    ], at
-                security = container["securityContext"]
-                assert security["allowPrivilegeEscalation"] is False, at
-                assert security.get("privileged", False) is False, at
-                assert security["capabilities"]["drop"] == ["ALL"], at
-                assert security.get("runAsUser", pod["securityContext"].get("runAsUser")) != 0, at
-                if document["kind"] in SERVING_KINDS:
-                    assert container["readinessProbe"]["httpGet"]["path"] == (
-                        "/v1/models/sentiment"
-                    ), at
-                    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live", at
+        workloads += sum(document["kind"] in WORKLOAD_KINDS for document in documents)
+        assert deploy.policy_problems(documents) == [], f"k8s/{name}"
     assert workloads == 6
+    assert WORKLOAD_KINDS == deploy.WORKLOAD_KINDS and SERVING_KINDS == deploy.SERVING_KINDS
+
+
+def _container(document):
+    return pod_spec(document)["containers"][0]
+
+
+# Each rule the policy test asserted inline, as a change that breaks it and the words of the
+# problem labkit.deploy.policy_problems must report.
+POLICY_RULES = {
+    "pod runAsNonRoot": (
+        lambda d: pod_spec(d)["securityContext"].update(runAsNonRoot=False), "runAsNonRoot"),
+    "no hostNetwork": (lambda d: pod_spec(d).update(hostNetwork=True), "hostNetwork"),
+    "no hostPID": (lambda d: pod_spec(d).update(hostPID=True), "hostPID"),
+    "cpu and memory requests": (
+        lambda d: _container(d)["resources"]["requests"].pop("memory"), "requests needs memory"),
+    "cpu and memory limits": (
+        lambda d: _container(d)["resources"]["limits"].pop("cpu"), "limits needs cpu"),
+    "GPU request == limit": (
+        lambda d: _container(d)["resources"]["requests"].update({GPU: 3}), "must equal its limit"),
+    "GPU node selector": (
+        lambda d: pod_spec(d)["nodeSelector"].clear(), "nodeSelector nvidia.com/gpu.present"),
+    "GPU toleration": (lambda d: pod_spec(d).update(tolerations=[]), "toleration"),
+    "no privilege escalation": (
+        lambda d: _container(d)["securityContext"].update(allowPrivilegeEscalation=True),
+        "allowPrivilegeEscalation"),
+    "not privileged": (
+        lambda d: _container(d)["securityContext"].update(privileged=True), "privileged"),
+    "drop ALL capabilities": (
+        lambda d: _container(d)["securityContext"]["capabilities"].update(drop=["NET_RAW"]),
+        "capabilities.drop"),
+    "not root": (lambda d: _container(d)["securityContext"].update(runAsUser=0), "runAsUser 0"),
+    "readiness probe": (
+        lambda d: _container(d)["readinessProbe"]["httpGet"].update(path="/v2/health/live"),
+        "readinessProbe must GET /v1/models/sentiment"),
+    "liveness probe": (
+        lambda d: _container(d)["livenessProbe"]["httpGet"].update(path="/healthz"),
+        "livenessProbe must GET /v2/health/live"),
+}  # fmt: skip
+
+
+# A GPU server, a KServe server and a GPU training Job (probes are required of servers only).
+POLICY_CASES = [
+    (name, kind, rule)
+    for name, kind in [
+        ("serving/overlays/gpu", "Deployment"),
+        ("serving/kserve", "InferenceService"),
+        ("training/single-gpu", "Job"),
+    ]
+    for rule in sorted(POLICY_RULES)
+    if kind in SERVING_KINDS or not rule.endswith("probe")
+]
+
+
+@pytest.mark.parametrize(("name", "kind", "rule"), POLICY_CASES)
+def test_policy_rules_are_enforced(rendered, name, kind, rule):
+    documents = copy.deepcopy(rendered[name])
+    document = one(documents, kind)
+    assert GPU in _container(document)["resources"]["limits"]  # every case is a GPU workload
+    breaks, words = POLICY_RULES[rule]
+    assert deploy.policy_problems(documents) == []
+    breaks(document)
+    problems = deploy.policy_problems(documents)
+    assert any(words in problem for problem in problems), (rule, problems)
+    assert all(problem.startswith(f"{kind} ") for problem in problems), problems
 
 
 def test_serving_overlays(rendered):
@@ -374,8 +420,10 @@ def test_learner_dockerfiles(repo, variant):
     lines = instructions(repo / "docker" / f"{variant}.Dockerfile")
     assert lines[0] == "FROM python:3.11-slim"
     (pip,) = [line for line in lines if line.startswith("RUN pip install")]
-    extras = '".[gpu,serve]"' if variant == "learner-gpu" else '".[serve]"'
+    # every lesson runs in the image: serving/deployment (12-14) and pipelines (15) included
+    extras = '".[gpu,serve,pipelines]"' if variant == "learner-gpu" else '".[serve,pipelines]"'
     assert extras in pip and "jupyterhub" in pip and "nbgitpuller" in pip
+    assert any(line.startswith("COPY") and "k8s/" in line for line in lines)  # lesson 14 renders it
     assert any("git" in line.split() for line in lines if "apt-get install" in line)
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users[-1] == "1000:100"
