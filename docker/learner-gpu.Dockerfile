@@ -33,13 +33,15 @@ COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
 # No == pins (DL3013): pyproject.toml bounds labkit's dependencies, the two others get ranges.
 # hadolint ignore=DL3013
-RUN pip install ".[gpu,serve]" "jupyterhub>=5,<6" "nbgitpuller>=1.2"
+RUN pip install ".[gpu,serve,pipelines]" "jupyterhub>=5,<6" "nbgitpuller>=1.2"
 
 # The curriculum: notebooks and the data registry (installed labkit finds it via
 # LABKIT_REGISTRY). Learners normally work in ~/labkit, cloned by nbgitpuller; this copy lets a
 # Job run a lesson with papermill (k8s/training/).
 COPY --chown=1000:100 notebooks/ notebooks/
 COPY --chown=1000:100 datasets/ datasets/
+# k8s/: lesson 14 and the pipeline's deploy step (labkit.pipelines) render k8s/serving
+COPY --chown=1000:100 k8s/ k8s/
 RUN mkdir -p build && chown 1000:100 build
 ENV LABKIT_REGISTRY=/opt/labkit/datasets/registry.yaml
 

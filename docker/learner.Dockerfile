@@ -20,7 +20,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 1000 --gid 100 --create-home --shell /bin/bash jovyan
 
-# labkit (lesson dependencies, JupyterLab) with the "serve" extra; jupyterhub for
+# labkit (lesson dependencies, JupyterLab) with the "serve" and "pipelines" extras; jupyterhub for
 # `jupyterhub-singleuser` (same major version as the hub of the zero-to-jupyterhub chart 4.x)
 # and nbgitpuller for "git-pull" links. pyproject.toml bounds labkit's own dependencies.
 WORKDIR /opt/labkit
@@ -28,13 +28,15 @@ COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
 # No == pins (DL3013): pyproject.toml bounds labkit's dependencies, the two others get ranges.
 # hadolint ignore=DL3013
-RUN pip install ".[serve]" "jupyterhub>=5,<6" "nbgitpuller>=1.2"
+RUN pip install ".[serve,pipelines]" "jupyterhub>=5,<6" "nbgitpuller>=1.2"
 
 # The curriculum: notebooks and the data registry (installed labkit finds it via
 # LABKIT_REGISTRY). Learners normally work in ~/labkit, cloned by nbgitpuller; this copy lets a
 # Job run a lesson with papermill (k8s/training/).
 COPY --chown=1000:100 notebooks/ notebooks/
 COPY --chown=1000:100 datasets/ datasets/
+# k8s/: lesson 14 and the pipeline's deploy step (labkit.pipelines) render k8s/serving
+COPY --chown=1000:100 k8s/ k8s/
 RUN mkdir -p build && chown 1000:100 build
 ENV LABKIT_REGISTRY=/opt/labkit/datasets/registry.yaml
 

@@ -2,6 +2,9 @@
 # Build from the repository root once lesson 08 has exported the model:
 #   buildah bud -f docker/serving.Dockerfile -t labkit-serving .    (or: docker build ...)
 # Run: docker run -p 8080:8080 labkit-serving
+# Offline (no registry, wheels from a host-side `pip download`): `make image`, i.e.
+# docker/build-image.sh, which swaps the base for a debootstrapped Debian with
+# `buildah bud --from`, mounts the wheels with --volume and sets the two pip build args below.
 FROM python:3.11-slim
 
 # No .pyc files, logs unbuffered (they reach `docker logs` at once), quiet TensorFlow and pip.
@@ -16,6 +19,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # k8s/serving/overlays/gpu: --build-arg EXTRAS=gpu,serve (TensorFlow with its CUDA libraries
 # from PyPI; the node's NVIDIA driver comes in through the device plugin).
 ARG EXTRAS=serve
+# Empty unless given: --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels installs
+# from local wheels only (pip reads both from the environment, where RUN sees build args).
+ARG PIP_NO_INDEX
+ARG PIP_FIND_LINKS
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
