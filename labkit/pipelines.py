@@ -1,0 +1,484 @@
+"""A Kubeflow Pipelines (v2) pipeline: data → train → evaluate → export → deploy.
+
+The pipeline trains a curriculum lesson (default: lesson 08's sentiment model, the model
+``labkit.serving`` serves), holds what it recorded to the lesson's bars in
+``notebooks/curriculum.yaml`` and, only when every bar is met, exports the model and renders and
+validates its Kubernetes deployment. Each step is a lightweight Python component of the KFP SDK
+(https://www.kubeflow.org/docs/components/pipelines/user-guides/components/lightweight-python-components/):
+
+1. :func:`fetch_data` — ``labkit.datasets.fetch`` every data set the lesson needs into the
+   labkit cache (hash-checked) and writes a ``Dataset`` artifact: a JSON manifest (cache folder,
+   files and bytes per data set). On a cluster the cache is a volume every step mounts; the
+   data (aclImdb: 50,000 small files, 229 MB) is not copied through the artifact store.
+2. :func:`train` — runs the lesson notebook with papermill and the given parameters (the
+   lesson's own defaults when empty), its export path pointed into the ``Model`` artifact;
+   outputs the executed notebook and the metrics the lesson recorded (``labkit.record``).
+3. :func:`evaluate` — ``labkit.runner.check_bars`` against the lesson's bars for a profile;
+   outputs ``True`` when every bar is met. The pipeline continues under ``dsl.If(passed)``.
+4. :func:`export` — copies the model into the pipeline's model store (the output ``Model``
+   artifact) with its SHA-256, size and metrics as metadata (and, if asked, into a folder).
+5. :func:`deploy` — ``labkit.deploy.render`` + ``labkit.deploy.validate`` (Kubernetes 1.30
+   schemas, strict, and labkit's policy) of the serving manifests for the image; writes them as
+   one multi-document YAML artifact. Applying them stays a deliberate step (``labkit deploy``).
+
+The components run in the labkit learner image (``docker/learner.Dockerfile``: labkit, the
+notebooks and the data registry), so they install nothing at run time
+(``install_kfp_package=False``: the image needs ``kfp`` itself). Component functions import
+what they use inside their body: KFP ships each function's source to its container.
+
+Compile with ``python -m labkit.pipelines`` (writes :data:`PIPELINE_YAML`, the file to upload in
+the Kubeflow Pipelines UI); run on this machine with :func:`run_locally` (``kfp.local``'s
+SubprocessRunner: every step a subprocess of this Python, no cluster and no container engine).
+"""
+
+# No `from __future__ import annotations`: KFP reads the component signatures' real types.
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kfp import compiler, dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+PIPELINE_YAML = REPO_DIR / "k8s" / "pipelines" / "sentiment_pipeline.yaml"
+PIPELINE_NAME = "labkit-sentiment"
+# The learner image (docker/learner.Dockerfile); a placeholder name, like the README's.
+IMAGE = "ghcr.io/labkit-org/labkit-learner:0.1.0"
+# Where the learner image keeps the curriculum (its WORKDIR /opt/labkit).
+IMAGE_NOTEBOOKS_DIR = "/opt/labkit/notebooks"
+# The serving image (docker/serving.Dockerfile) the deployment runs.
+SERVING_IMAGE = "ghcr.io/labkit-org/labkit-serving:0.1.0"
+
+__all__ = [
+    "IMAGE",
+    "PIPELINE_NAME",
+    "PIPELINE_YAML",
+    "compile_pipeline",
+    "deploy",
+    "evaluate",
+    "export",
+    "fetch_data",
+    "pipeline_tasks",
+    "run_locally",
+    "sentiment_pipeline",
+    "train",
+]
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def fetch_data(names: list, data: Output[Dataset]):
+    """Fetch and verify data sets into the labkit cache; write a JSON manifest of them.
+
+    Args:
+        names: registry names (``datasets/registry.yaml``), e.g. ``["aclimdb"]``.
+        data: output artifact: ``{"data_dir": ..., "datasets": {name: {"path", "files",
+            "bytes"}}}`` as JSON.
+
+    Raises:
+        labkit.datasets.DataUnavailableError: offline without the file in cache or mirror.
+    """
+    import json
+    import os
+
+    from labkit import datasets
+
+    if not names:
+        raise ValueError("names is empty: give the registry names of the lesson's data sets")
+    entries = {}
+    for name in names:
+        folder = datasets.fetch(name)
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        entries[name] = {
+            "path": str(folder),
+            "files": len(files),
+            "bytes": sum(p.stat().st_size for p in files),
+        }
+    manifest = {"data_dir": str(datasets.data_dir()), "datasets": entries}
+    tmp = data.path + ".part"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+    os.replace(tmp, data.path)
+    data.metadata["datasets"] = list(names)
+    data.metadata["bytes"] = sum(e["bytes"] for e in entries.values())
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train(
+    notebook: str,
+    notebooks_dir: str,
+    parameters: dict,
+    export_parameter: str,
+    data: Input[Dataset],
+    executed: Output[dsl.Artifact],
+    model: Output[Model],
+    metrics: Output[Metrics],
+) -> dict:
+    """Run a lesson notebook with papermill; return the metrics it recorded.
+
+    Args:
+        notebook: file name in ``notebooks_dir``, e.g. ``"08_lstm_sentiment.ipynb"``.
+        notebooks_dir: the curriculum folder (the notebook's working directory).
+        parameters: papermill parameters (``{}``: the notebook's own full-size defaults);
+            whole-number floats become int (a KFP dict holds numbers as doubles).
+        export_parameter: the notebook parameter that names the exported model file; it is set
+            to ``<model artifact>/model.keras``.
+        data: the manifest from :func:`fetch_data`; its cache folder becomes
+            ``LABKIT_DATA_DIR`` of the run.
+
+    Returns:
+        ``{metric: value}`` from the executed notebook (``labkit.record``), also logged to
+        ``metrics`` (the Kubeflow UI shows and compares them).
+
+    Raises:
+        papermill.PapermillExecutionError: a cell raised (the message has its traceback).
+        FileNotFoundError: the notebook, or the model it should have exported, is missing.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    import nbformat
+    import papermill
+
+    from labkit.plots import HEADLESS_ENV
+    from labkit.record import read_metrics
+
+    source = Path(notebooks_dir) / notebook
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} does not exist: check notebook and notebooks_dir")
+    manifest = json.loads(Path(data.path).read_text(encoding="utf-8"))
+    os.environ["LABKIT_DATA_DIR"] = manifest["data_dir"]  # the kernel inherits the environment
+    os.environ[HEADLESS_ENV] = "1"  # widgets and live plots draw once (no browser here)
+    Path(model.path).mkdir(parents=True, exist_ok=True)
+    model_file = Path(model.path) / "model.keras"
+    # KFP passes a dict parameter as a protobuf Struct, whose numbers are all doubles: 300
+    # arrives as 300.0. Whole numbers become int again (a float like 0.005 stays a float).
+    values = {
+        name: int(value) if isinstance(value, float) and value.is_integer() else value
+        for name, value in parameters.items()
+    }
+    values[export_parameter] = str(model_file)
+    print(f"papermill {source.name} with {values}", flush=True)
+    papermill.execute_notebook(
+        str(source),
+        executed.path,
+        parameters=values,
+        cwd=str(source.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+    )
+    if not model_file.is_file():
+        raise FileNotFoundError(f"{notebook} did not write {export_parameter} = {model_file}")
+    recorded = read_metrics(nbformat.read(executed.path, as_version=4))
+    for name, value in recorded.items():
+        metrics.log_metric(name, value)
+    model.metadata["framework"] = "keras"
+    model.metadata["notebook"] = notebook
+    return recorded
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate(
+    notebook: str,
+    notebooks_dir: str,
+    profile: str,
+    metrics: dict,
+    report: Output[Metrics],
+) -> bool:
+    """Hold the recorded metrics to the lesson's bars in ``curriculum.yaml`` for a profile.
+
+    Uses ``labkit.runner.check_bars`` (a bar whose metric was not recorded fails). Logs each
+    metric and its bar to ``report``.
+
+    Returns:
+        True when every bar is met. The log has one line per bar, e.g.
+        ``lstm_test_accuracy 0.702 >= 0.57 ok``. (One output, not a NamedTuple: kfp.local 2.17
+        cannot resolve a ``dsl.If`` on a named output of a multi-output task: the condition
+        reads as false and everything under it is skipped.)
+
+    Raises:
+        labkit.runner.CurriculumError: the notebook or profile is not in the curriculum.
+        ValueError: the lesson has no bar for the profile (nothing to hold the model to).
+    """
+    import math
+    from pathlib import Path
+
+    from labkit import runner
+
+    lessons = runner.load_curriculum(Path(notebooks_dir) / "curriculum.yaml")
+    lesson = next((item for item in lessons if item.notebook == notebook), None)
+    if lesson is None:
+        raise runner.CurriculumError(f"{notebook} is not in {notebooks_dir}/curriculum.yaml")
+    if profile not in runner.PROFILES:
+        raise runner.CurriculumError(f"profile {profile!r}: use one of {runner.PROFILES}")
+    checks = runner.check_bars(lesson, metrics, profile)
+    if not checks:
+        raise ValueError(f"{notebook} has no {profile} bars: nothing to evaluate against")
+    lines = []
+    for check in checks:
+        value = math.nan if check.value is None else float(check.value)
+        report.log_metric(check.metric, value)
+        report.log_metric(f"{check.metric}_bar", check.bar)
+        lines.append(
+            f"{check.metric} {value:.4g} {check.compare} {check.bar:g} "
+            f"{'ok' if check.passed else 'MISSED'}"
+        )
+    passed = all(check.passed for check in checks)
+    summary = "; ".join(lines)
+    print(("PASSED: " if passed else "MISSED A BAR: ") + summary, flush=True)
+    return passed
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def export(
+    model: Input[Model],
+    metrics: dict,
+    model_name: str,
+    version: str,
+    export_dir: str,
+    exported: Output[Model],
+) -> str:
+    """Publish the trained model: the pipeline's model store, and optionally a folder.
+
+    Copies ``model.keras`` into the output ``Model`` artifact (on a cluster: the artifact store,
+    e.g. MinIO or S3, under the run) with metadata: name, version, SHA-256, bytes and the
+    metrics. With ``export_dir`` set it also writes ``<export_dir>/<model_name>-<version>.keras``
+    (atomically: a temporary file, then ``os.replace``).
+
+    Returns:
+        The model file's SHA-256 (hex): the deployment is labelled with it.
+    """
+    import hashlib
+    import os
+    import shutil
+    from pathlib import Path
+
+    source = Path(model.path) / "model.keras"
+    if not source.is_file():
+        raise FileNotFoundError(f"no model.keras in the trained model artifact {model.path}")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    Path(exported.path).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, Path(exported.path) / "model.keras")
+    exported.metadata.update(
+        {
+            "name": model_name,
+            "version": version,
+            "sha256": digest,
+            "bytes": source.stat().st_size,
+            "framework": "keras",
+            **{f"metric_{k}": float(v) for k, v in metrics.items()},
+        }
+    )
+    if export_dir:
+        target = Path(export_dir) / f"{model_name}-{version}.keras"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".keras.part")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+        print(f"exported {target} ({digest[:12]})", flush=True)
+    return digest
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def deploy(
+    image: str,
+    overlay: str,
+    replicas: int,
+    gpus: int,
+    namespace: str,
+    model_name: str,
+    model_sha256: str,
+    manifests: Output[dsl.Artifact],
+) -> int:
+    """Render and validate the serving manifests; write them as multi-document YAML.
+
+    ``labkit.deploy.render(overlay, image=..., replicas=..., gpus=..., namespace=...,
+    model_name=...)``, each object annotated with ``labkit/model-sha256``, then
+    ``labkit.deploy.validate(objects, kubernetes_version="1.30")``.
+
+    Returns:
+        The number of validated objects (e.g. Service, Deployment, PDB, HPA: 4).
+
+    Raises:
+        labkit.deploy.ManifestError: an object breaks the schema or the policy.
+        ValueError: a bad image, count or name (the message says what fits).
+    """
+    import os
+
+    import yaml
+
+    from labkit import deploy as kube
+
+    objects = kube.render(
+        overlay,
+        image=image,
+        replicas=replicas,
+        gpus=gpus,
+        namespace=namespace,
+        model_name=model_name,
+    )
+    for obj in objects:
+        obj.setdefault("metadata", {}).setdefault("annotations", {})["labkit/model-sha256"] = (
+            model_sha256
+        )
+    kube.validate(objects, kubernetes_version="1.30")
+    tmp = manifests.path + ".part"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump_all(objects, f, sort_keys=False)
+    os.replace(tmp, manifests.path)
+    kinds = [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
+    manifests.metadata["objects"] = kinds
+    print(f"validated {len(objects)} objects: {', '.join(kinds)}", flush=True)
+    return len(objects)
+
+
+@dsl.pipeline(
+    name=PIPELINE_NAME,
+    description=(
+        "Train a labkit lesson with papermill, hold it to its curriculum bars, and only then "
+        "export the model and render + validate its Kubernetes deployment."
+    ),
+)
+def sentiment_pipeline(
+    notebook: str = "08_lstm_sentiment.ipynb",
+    notebooks_dir: str = IMAGE_NOTEBOOKS_DIR,
+    datasets: list = ["aclimdb"],  # noqa: B006 (a pipeline default, compiled into the YAML)
+    parameters: dict = {},  # noqa: B006 ({} = the notebook's full-size defaults)
+    profile: str = "full",
+    export_parameter: str = "EXPORT_PATH",
+    model_name: str = "sentiment",
+    version: str = "0.1.0",
+    export_dir: str = "",
+    image: str = SERVING_IMAGE,
+    overlay: str = "cpu",
+    replicas: int = 2,
+    gpus: int = 1,
+    namespace: str = "labkit",
+):
+    data_task = fetch_data(names=datasets).set_display_name("data")
+    train_task = (
+        train(
+            notebook=notebook,
+            notebooks_dir=notebooks_dir,
+            parameters=parameters,
+            export_parameter=export_parameter,
+            data=data_task.outputs["data"],
+        )
+        .set_display_name("train")
+        .set_cpu_request("2")
+        .set_memory_request("4G")
+        .set_memory_limit("8G")
+    )
+    eval_task = evaluate(
+        notebook=notebook,
+        notebooks_dir=notebooks_dir,
+        profile=profile,
+        metrics=train_task.outputs["Output"],
+    ).set_display_name("evaluate")
+    with dsl.If(eval_task.outputs["Output"] == True, name="meets-its-bars"):  # noqa: E712
+        export_task = export(
+            model=train_task.outputs["model"],
+            metrics=train_task.outputs["Output"],
+            model_name=model_name,
+            version=version,
+            export_dir=export_dir,
+        ).set_display_name("export")
+        deploy(
+            image=image,
+            overlay=overlay,
+            replicas=replicas,
+            gpus=gpus,
+            namespace=namespace,
+            model_name=model_name,
+            model_sha256=export_task.outputs["Output"],
+        ).set_display_name("deploy")
+
+
+def compile_pipeline(path: str | os.PathLike = PIPELINE_YAML) -> Path:
+    """Compile :func:`sentiment_pipeline` to KFP's IR YAML (the file the Kubeflow UI uploads).
+
+    Written atomically (a temporary file, then ``os.replace``). See
+    https://www.kubeflow.org/docs/components/pipelines/user-guides/core-functions/compile-a-pipeline/
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part.yaml")
+    compiler.Compiler().compile(sentiment_pipeline, package_path=str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def pipeline_tasks(spec: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Every task of a compiled pipeline (the parsed YAML) and the tasks it waits for directly.
+
+    A condition (``dsl.If``) is a group, not a task: a task inside it that waits for nothing
+    else in the group waits for what the group waits for (as the Kubeflow UI draws it).
+
+    Args:
+        spec: the compiled pipeline, e.g. ``yaml.safe_load(PIPELINE_YAML.read_text())``.
+
+    Returns:
+        ``{task: {upstream task, ...}}``, e.g. ``{"train": {"fetch-data"}, ...}``.
+    """
+    components = spec["components"]
+    graph: dict[str, set[str]] = {}
+
+    def walk(tasks: Mapping[str, Any], group_upstream: set[str]) -> None:
+        groups = {
+            name: task
+            for name, task in tasks.items()
+            if "dag" in components.get(task["componentRef"]["name"], {})
+        }
+        for name, task in tasks.items():
+            upstream = set(task.get("dependentTasks", [])) or group_upstream
+            if name in groups:
+                walk(components[task["componentRef"]["name"]]["dag"]["tasks"], upstream)
+            else:
+                graph[name] = upstream
+
+    walk(spec["root"]["dag"]["tasks"], set())
+    return graph
+
+
+def run_locally(
+    pipeline_root: str | os.PathLike,
+    **arguments: Any,
+) -> Path:
+    """Run :func:`sentiment_pipeline` on this machine with ``kfp.local``'s SubprocessRunner.
+
+    Each step runs as a subprocess of this Python (``use_venv=False``: no virtual environment,
+    no ``pip install``; labkit, papermill and kfp must be importable here). Artifacts and
+    outputs go under ``pipeline_root``. Docs:
+    https://www.kubeflow.org/docs/components/pipelines/user-guides/core-functions/execute-kfp-pipelines-locally/
+
+    Args:
+        pipeline_root: a folder for the run's artifacts (created).
+        **arguments: pipeline parameters, e.g. ``notebooks_dir=...``, ``parameters={...}``.
+
+    Returns:
+        The run's folder under ``pipeline_root`` (one sub-folder per task, holding its
+        artifacts and ``executor_output.json``).
+
+    Raises:
+        RuntimeError: a task failed (kfp.local raises; the task's log says why).
+    """
+    from kfp import local
+
+    root = Path(pipeline_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    before = set(root.iterdir())
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    sentiment_pipeline(**arguments)
+    runs = sorted(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise RuntimeError(f"kfp.local wrote no run folder under {root}")
+    return runs[-1]
+
+
+if __name__ == "__main__":
+    print(compile_pipeline())
