@@ -26,7 +26,21 @@ from labkit.record import record
 __version__ = "0.1.0"
 __all__ = ["setup", "record", "device_report", "__version__"]
 
-_SUBMODULES = {"datasets", "plots", "runner", "cli", "record", "widgets", "text", "serving"}
+_SUBMODULES = {
+    "browser",
+    "cli",
+    "datasets",
+    "deploy",
+    "exercises",
+    "pipelines",
+    "plots",
+    "record",
+    "runner",
+    "serving",
+    "text",
+    "tracking",
+    "widgets",
+}
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: lazy submodules
