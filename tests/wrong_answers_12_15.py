@@ -1,0 +1,163 @@
+"""Wrong answers for the exercise checks of lessons 12-15 (tests/test_exercises.py).
+
+Per exercise id: (a factory returning the wrong answer, the **context to pass, strings that must
+not appear in the FAIL message because they would give the solution away).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _deployment_wrong_unit():
+    import yaml
+
+    path = REPO / "k8s" / "serving" / "base" / "manifests" / "deployment.yaml"
+    deployment = yaml.safe_load(path.read_text())
+    deployment["spec"]["replicas"] = 3
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["resources"]["limits"]["memory"] = "3G"  # decimal gigabytes, not 3 GiB
+    return deployment
+
+
+def _seconds_per_request_speedup(latencies_ms, n_reviews, seconds):
+    # compares seconds per request instead of reviews per second
+    return (seconds / n_reviews * 1000) / np.mean(latencies_ms)
+
+
+def _quarter_router(request_id):
+    digest = int(hashlib.sha256(request_id.encode()).hexdigest(), 16)
+    return "sentiment-v2" if digest % 100 < 25 else "sentiment"  # 25%, not 10%
+
+
+def _drift_frames():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(
+        {"words": rng.integers(20, 600, 2000), "unknown_share": rng.uniform(0, 0.1, 2000)}
+    )
+    short = rng.random(200) < 0.3
+    live = pd.DataFrame(
+        {
+            "words": np.where(short, 8, rng.integers(20, 600, 200)),
+            "unknown_share": rng.uniform(0, 0.1, 200),
+        }
+    )
+    return reference, live
+
+
+def _dynamic_range_flatbuffer():
+    import contextlib
+    import io
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input(shape=(4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
+    )
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # weights only: float activations
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
+
+
+def _regression_data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype("float32")
+    return x, (x @ np.array([1.0, -0.5, 0.3, 0.2]) + 2).astype("float32")
+
+
+def _random_search_tuner():
+    import tempfile
+
+    import keras
+    import keras_tuner
+
+    def build(hp):
+        model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
+        model.compile(loss="mse")
+        return model
+
+    return keras_tuner.RandomSearch(
+        build,
+        objective=keras_tuner.Objective("val_rmse", direction="min"),
+        max_trials=1,
+        directory=tempfile.mkdtemp(prefix="wrong_13_3_"),
+        overwrite=True,
+    )
+
+
+def _render(overlay, **kwargs):
+    from labkit import deploy
+
+    return deploy.render(overlay, image="ghcr.io/labkit-org/labkit-serving-gpu:0.1.0", **kwargs)
+
+
+def _kserve_one_gpu():
+    return _render("kserve", gpus=1, namespace="team-a", model_name="reviews")
+
+
+def _gpu_with_percent_strategy():
+    objects = _render("gpu", replicas=1, gpus=1, namespace="labkit")
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    # 0% surge, 25% unavailable: fine with 4 replicas, stuck with 1 (25% of 1 rounds down to 0)
+    deployment["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"},
+    }
+    return objects
+
+
+def _tasks_ignoring_the_gate(metrics, profile):
+    return {"fetch-data", "train", "evaluate", "export", "deploy"}
+
+
+def _report_with_bars_as_metrics(run_dir):
+    output = json.loads((Path(run_dir) / "evaluate" / "executor_output.json").read_text())
+    report = output["artifacts"]["report"]["artifacts"][0]["metadata"]
+    return {name: (value, value) for name, value in report.items()}  # keeps the _bar keys
+
+
+def _compiled_pipeline_unchanged():
+    return str(REPO / "k8s" / "pipelines" / "sentiment_pipeline.yaml")
+
+
+def _report_of_the_unbroken_file():
+    return ""  # actionlint prints nothing for the original test.yml
+
+
+WRONG: dict = {
+    "12.1": (lambda: "a", {}, []),
+    "12.2": (lambda: _seconds_per_request_speedup, {}, []),
+    "12.3": (_deployment_wrong_unit, {}, ['"3Gi"', "'3Gi'", "3072Mi"]),
+    "12.4": (lambda: _quarter_router, {}, ["% 100 < 10"]),
+    "13.1": (
+        lambda: {"psi_words": 0.05, "psi_unknown_share": 0.01, "fires": False},
+        dict(zip(("reference", "live"), _drift_frames(), strict=True)),
+        [],
+    ),
+    "13.2": (lambda: {"a", "c"}, {}, ['{"a", "d", "e"}', "a, d, e", "'d'"]),
+    "13.3": (_random_search_tuner, {}, []),
+    "13.4": (
+        _dynamic_range_flatbuffer,
+        dict(zip(("x_test", "y_test"), _regression_data(), strict=True)),
+        [],
+    ),
+    "14.1": (lambda: 4, {}, ["5 GPUs", "= 5"]),
+    "14.2": (_kserve_one_gpu, {}, []),
+    "14.3": (lambda: 2, {}, ["8 pods", "= 8"]),
+    "14.4": (_gpu_with_percent_strategy, {}, ['maxUnavailable: 1"', "maxUnavailable = 1"]),
+    "15.1": (lambda: _tasks_ignoring_the_gate, {}, []),
+    "15.2": (lambda: _report_with_bars_as_metrics, {}, []),
+    "15.3": (_compiled_pipeline_unchanged, {}, []),
+    "15.4": (_report_of_the_unbroken_file, {}, ['property "reff" is not defined']),
+}
