@@ -207,10 +207,7 @@ def evaluate(
 
     from labkit import runner
 
-    lessons = runner.load_curriculum(Path(notebooks_dir) / "curriculum.yaml")
-    lesson = next((item for item in lessons if item.notebook == notebook), None)
-    if lesson is None:
-        raise runner.CurriculumError(f"{notebook} is not in {notebooks_dir}/curriculum.yaml")
+    lesson = runner.find_lesson(notebook, Path(notebooks_dir) / "curriculum.yaml")
     if profile not in runner.PROFILES:
         raise runner.CurriculumError(f"profile {profile!r}: use one of {runner.PROFILES}")
     checks = runner.check_bars(lesson, metrics, profile)

@@ -48,6 +48,7 @@ __all__ = [
     "Bar",
     "Lesson",
     "LessonResult",
+    "find_lesson",
     "load_curriculum",
     "check_bars",
     "check_resources",
@@ -214,6 +215,16 @@ def _check(bars: Iterable[Bar], values: Mapping[str, float], profile: str) -> li
         passed = value is not None and COMPARISONS[bar.compare](value, limit)
         checks.append(Check(bar.metric, value, limit, bar.compare, passed))
     return checks
+
+
+def find_lesson(name: str, curriculum: str | os.PathLike | None = None) -> Lesson:
+    """One lesson of curriculum.yaml by file name or stem (``"08_lstm_sentiment"`` works).
+
+    Raises:
+        CurriculumError: no such lesson (the message lists the lessons).
+    """
+    [lesson] = _select(load_curriculum(curriculum), [name])
+    return lesson
 
 
 def _select(lessons: list[Lesson], notebooks: Iterable[str] | None) -> list[Lesson]:

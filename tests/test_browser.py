@@ -65,7 +65,7 @@ def _smoke_copy(folder: Path) -> Path:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    lesson = next(item for item in runner.load_curriculum() if item.notebook == NOTEBOOK)
+    lesson = runner.find_lesson(NOTEBOOK)
     notebook = load_notebook_node(str(REPO / "notebooks" / NOTEBOOK))
     notebook = parameterize_notebook(notebook, lesson.parameters("smoke"))
     target = folder / NOTEBOOK
