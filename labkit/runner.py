@@ -13,13 +13,14 @@ The ``full`` profile runs the notebook's own defaults (its ``parameters`` cell).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,16 +358,14 @@ def run_lesson(
     source, output = notebooks_dir / lesson.notebook, out_dir / lesson.notebook
     parameters = lesson.parameters(profile)
     started = time.perf_counter()
-    previous = os.environ.get(HEADLESS_ENV)
-    os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: live plots draw once, at the end
-    # Smoke runs track experiments in their output folder, never in a learner's MLflow store
-    # (labkit.tracking); a tracking URI the user set wins.
-    smoke_tracking = profile == "smoke" and not os.environ.get("MLFLOW_TRACKING_URI")
-    if smoke_tracking:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{out_dir.resolve() / 'mlruns.db'}"
+    # the kernel inherits these: live plots draw once, at the end (headless); smoke runs track
+    # experiments in their output folder, never in a learner's MLflow store (labkit.tracking),
+    # unless the user set a tracking URI
+    kernel_env = {HEADLESS_ENV: "1"}
+    if profile == "smoke" and not os.environ.get("MLFLOW_TRACKING_URI"):
+        kernel_env["MLFLOW_TRACKING_URI"] = f"sqlite:///{out_dir.resolve() / 'mlruns.db'}"
     attempts = 0
-    monitor = ResourceMonitor().__enter__()
-    try:
+    with _environment(kernel_env), ResourceMonitor() as monitor:
         while True:
             attempts += 1
             try:
@@ -387,14 +386,6 @@ def run_lesson(
                 # widget cells) gets one more try; a cell that raised does not.
                 if not isinstance(exc, TimeoutError) or attempts >= 2:
                     break
-    finally:
-        monitor.__exit__()
-        if smoke_tracking:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        if previous is None:
-            os.environ.pop(HEADLESS_ENV, None)
-        else:
-            os.environ[HEADLESS_ENV] = previous
     seconds = time.perf_counter() - started
 
     metrics: dict[str, float] = {}
@@ -427,6 +418,21 @@ def run_lesson(
         cpu_seconds=round(monitor.cpu_seconds, 1),
         peak_memory_mb=peak_memory_mb,
     )
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block; restore what was there before."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _screenshot(page: Path, png: Path) -> None:
