@@ -66,7 +66,6 @@ DATA_DIR_ENV = "LABKIT_DATA_DIR"
 MIRROR_ENV = "LABKIT_DATA_MIRROR"
 OFFLINE_ENV = "LABKIT_OFFLINE"
 REGISTRY_ENV = "LABKIT_REGISTRY"
-DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "datasets" / "registry.yaml"
 DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -251,10 +250,18 @@ class Registry(Mapping[str, DataSet]):
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Registry:
-        """Load the registry YAML (default: ``$LABKIT_REGISTRY`` or ``datasets/registry.yaml``)."""
+        """Load the registry YAML (default: ``$LABKIT_REGISTRY``, else ``datasets/registry.yaml``
+        of the project folder, see :mod:`labkit.paths`).
+
+        Raises:
+            DataError: the file does not exist (``labkit.paths.ProjectNotFoundError`` when there
+                is no project folder at all).
+        """
         import yaml
 
-        path = Path(path or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
+        from labkit import paths
+
+        path = Path(path or os.environ.get(REGISTRY_ENV) or paths.project_file(paths.REGISTRY))
         if not path.is_file():
             raise DataError(f"Data registry not found at {path}.")
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -524,7 +531,25 @@ def _unpack(dataset: DataSet, item: DataFile, archive: Path) -> None:
     with _staging_dir(target / f"{item.name}.unpack") as staging:
         if item.unpack == "tar":
             with tarfile.open(archive) as tar:
-                tar.extractall(staging, filter="data")
+                if hasattr(tarfile, "data_filter"):  # PEP 706: Python 3.11.4+, 3.12
+                    try:
+                        tar.extractall(staging, filter="data")
+                    except tarfile.FilterError as error:
+                        raise DataIntegrityError(
+                            f"{archive} has unsafe members (links, devices or paths outside "
+                            f"the folder): {error}"
+                        ) from error
+                else:  # 3.11.0-3.11.3 (Debian bookworm's 3.11.2): the same refusals, by hand
+                    unsafe = [
+                        m.name for m in tar.getmembers()
+                        if not (m.isfile() or m.isdir()) or not _safe_member(m.name)
+                    ]  # fmt: skip
+                    if unsafe:
+                        raise DataIntegrityError(
+                            f"{archive} has unsafe members (links, devices or paths outside "
+                            f"the folder): {unsafe[:3]}"
+                        )
+                    tar.extractall(staging)
         elif item.unpack == "zip":
             with zipfile.ZipFile(archive) as zipped:
                 unsafe = [n for n in zipped.namelist() if not _safe_member(n)]

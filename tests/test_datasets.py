@@ -265,6 +265,42 @@ def test_alternate_in_mirror_gives_the_same_layout(server, env):
     assert hits == []  # the mirror alternate was used, nothing downloaded
 
 
+@pytest.mark.parametrize("pep706", [True, False], ids=["data_filter", "python-3.11.2"])
+def test_tar_members_outside_the_folder_are_refused(env, monkeypatch, pep706):
+    """Python 3.11.4+ refuses them with tarfile's "data" filter; on 3.11.0-3.11.3 (the learner
+    image's Debian Python is 3.11.2) labkit checks the same by hand."""
+    if not pep706:
+        monkeypatch.delattr(tarfile, "data_filter")
+    cache, mirror = env
+    link = io.BytesIO()
+    with tarfile.open(fileobj=link, mode="w:gz") as tar:
+        info = tarfile.TarInfo("data/escape")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    for name, archive in (
+        ("good", _tar_bytes(REVIEWS)),
+        ("dotdot", _tar_bytes({"../outside.txt": b"x"})),
+        ("symlink", link.getvalue()),
+    ):
+        (mirror / f"{name}.tar.gz").write_bytes(archive)
+        entry = {"name": f"{name}.tar.gz", "sha256": sha256(archive), "unpack": "tar",
+                 "mirror": f"{name}.tar.gz"}  # fmt: skip
+        reg = Registry({name: {"title": name, "files": [entry]}})
+        if name == "good":
+            folder = datasets.fetch(name, reg=reg)
+            assert (folder / "data/train/pos/1_9.txt").read_bytes() == b"great"
+            continue
+        with pytest.raises(Exception) as error:
+            datasets.fetch(name, reg=reg)
+        assert (
+            isinstance(error.value, (DataIntegrityError, tarfile.FilterError))
+            if pep706
+            else (isinstance(error.value, DataIntegrityError) and "unsafe" in str(error.value))
+        )
+        assert not (cache.parent / "outside.txt").exists()
+        assert not list(cache.rglob("escape")) and not list(cache.rglob("outside.txt"))
+
+
 def test_connected_machine_without_mirror_downloads_upstream(server, env, monkeypatch):
     root, base, hits, _ = server
     monkeypatch.delenv("LABKIT_DATA_MIRROR")
