@@ -5,7 +5,7 @@ PROFILE ?= smoke
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labkit-installed
 
-.PHONY: lab test run data lint doctor clean help bench image mlflow
+.PHONY: lab test run data lint doctor clean help bench image learner-image mlflow lock lock-export
 
 help:
 	@echo "make lab                 set up .venv and open JupyterLab on notebooks/"
@@ -15,16 +15,40 @@ help:
 	@echo "make bench               serving benchmark, labkit.serving vs Flask (bench/results/)"
 	@echo "make mlflow              MLflow UI (experiment tracking) at http://127.0.0.1:5000"
 	@echo "make image               build the serving image offline with buildah and check it (root)"
+	@echo "make learner-image       build the learner (JupyterHub) image offline and run lessons in it"
+	@echo "make lock                move every dependency to its newest allowed version (uv.lock)"
 	@echo "make lint | doctor | clean"
 
-# The environment: a venv with labkit installed editable, its dev tools and a Jupyter kernel.
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11 or newer; found " + sys.version.split()[0] + ". Run: make PYTHON=python3.11 ...")'
+# The environment: a venv with exactly the versions of the lock (requirements/dev.txt, exported
+# from uv.lock, every file hash-checked), labkit installed editable on top, and a Jupyter kernel.
+# The lock covers Linux x86-64 and macOS arm64 with Python 3.11 and 3.12 (pyproject.toml's
+# [tool.uv]); elsewhere: pip install -e '.[serve,pipelines,dev]' (ranges, not the lock).
+LOCK := requirements/dev.txt
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import platform, sys; v = sys.version_info[:2]; m = (platform.system(), platform.machine()); sys.exit(0 if v in ((3, 11), (3, 12)) and m in (("Linux", "x86_64"), ("Darwin", "arm64")) else f"the lock ($(LOCK)) is for Python 3.11 or 3.12 on Linux x86-64 or macOS arm64; found Python {platform.python_version()} on {m[0]} {m[1]}. Run: make PYTHON=python3.12 ... (without the lock, an editable install of .[serve,pipelines,dev] with pip takes the ranges of pyproject.toml)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[serve,pipelines,dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	$(BIN)/python -m ipykernel install --user --name labkit --display-name "Python 3 (labkit)" >/dev/null
 	@touch $@
+
+# The lock: uv.lock (every version and file hash, universal) and, exported from it, one hashed
+# requirements file per install. `make lock` moves every dependency to its newest version within
+# pyproject.toml's ranges; commit uv.lock and requirements/ together. Each file's header is the
+# command that wrote it (tests/test_lock.py re-runs it).
+UV_EXPORT = $(BIN)/uv export --frozen --no-emit-project --quiet
+lock: $(STAMP)
+	$(BIN)/uv lock --upgrade
+	$(MAKE) lock-export
+
+lock-export: $(STAMP)
+	$(UV_EXPORT) --extra serve --extra pipelines --extra dev --group build --group bench -o requirements/dev.txt
+	$(UV_EXPORT) --extra serve --extra pipelines --group build -o requirements/binder.txt
+	$(UV_EXPORT) --extra serve --extra pipelines --extra hub --group build -o requirements/learner.txt
+	$(UV_EXPORT) --extra gpu --extra serve --extra pipelines --extra hub --group build -o requirements/learner-gpu.txt
+	$(UV_EXPORT) --extra serve --group build -o requirements/serving.txt
+	$(UV_EXPORT) --extra gpu --extra serve --group build -o requirements/serving-gpu.txt
+	$(UV_EXPORT) --only-group kubernetes-newest --only-group build -o requirements/kubernetes-newest.txt
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
@@ -42,15 +66,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check labkit tests notebooks
 	$(BIN)/ruff format --check labkit tests notebooks
 
-# Requests/s and latency of the served sentiment model (bench/README.md); Flask only for this.
+# Requests/s and latency of the served sentiment model (bench/README.md); its Flask baseline is
+# in the dev lock (the "bench" group of pyproject.toml).
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -r bench/serving/requirements.txt
 	$(BIN)/python bench/serving/bench.py
 
 # The serving image without a registry: debootstrapped Debian base, wheels from a host-side pip
 # download, buildah bud --isolation chroot, then its server is run and asked (docker/build-image.sh).
 image: $(STAMP)
-	PYTHON=$(BIN)/python docker/build-image.sh
+	PYTHON=$(BIN)/python docker/build-image.sh --image serving
+
+# The learner image (docker/learner.Dockerfile, the JupyterHub image) the same way, then run as
+# k8s/jupyterhub/values.yaml starts it: lessons 01 and 14 held to their smoke bars inside it.
+learner-image: $(STAMP)
+	PYTHON=$(BIN)/python docker/build-image.sh --image learner
 
 MLFLOW_PORT ?= 5000
 # The MLflow UI over the project's tracking store (labkit.tracking), on this machine only.

@@ -94,7 +94,7 @@ def test_generated_dockerfile_runs_postbuild_with_python_311(dockerfile):
     assert "environment.yml" not in dockerfile
 
 
-def test_postbuild_installs_labkit_from_pyproject_and_prefetches_data(repo):
+def test_postbuild_installs_the_lock_then_labkit_and_prefetches_data(repo):
     postbuild = repo / "binder" / "postBuild"
     assert os.access(postbuild, os.X_OK), "binder/postBuild must be executable"
     text = postbuild.read_text()
@@ -104,12 +104,15 @@ def test_postbuild_installs_labkit_from_pyproject_and_prefetches_data(repo):
     syntax = subprocess.run(["bash", "-n", str(postbuild)], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
 
-    # labkit and its dependencies come from pyproject.toml, with extras that exist there
-    install = re.search(r"pip install .*?--editable \"\.\[([\w,]+)\]\"", text)
-    assert install, "postBuild must pip-install the repository itself (pyproject.toml)"
-    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
-    extras = set(install.group(1).split(","))
-    assert extras <= set(pyproject["project"]["optional-dependencies"]), extras
+    # labkit's dependencies come from the hashed lock exported from uv.lock (pyproject.toml's
+    # extras), then labkit itself, editable, without dependencies of its own
+    lock = re.search(r"pip install .*--require-hashes -r (requirements/[\w.-]+\.txt)", text)
+    assert lock, "postBuild must install the hashed lock"
+    header = (repo / lock.group(1)).read_text().splitlines()[1]
+    assert "--extra serve" in header and "--extra pipelines" in header, header
+    assert "--extra hub" not in header  # Binder's own jupyterhub-singleuser must stay
+    assert re.search(r"pip install .*--no-deps --no-build-isolation --editable \.$", text, re.M)
+    assert text.index("--require-hashes") < text.index("--editable")
     # ... and from nowhere else: no second dependency list in binder/ that could drift
     for name in ("requirements.txt", "environment.yml", "Pipfile", "setup.py", "install.R"):
         assert not (repo / "binder" / name).exists(), f"binder/{name} would duplicate pyproject"
