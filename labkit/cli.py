@@ -53,6 +53,13 @@ def _doctor(_args: argparse.Namespace) -> int:
         print(f"devices: CPU ({os.cpu_count()} cores)" + (f", {len(gpus)} GPU(s)" if gpus else ""))
     except Exception:
         pass
+    from labkit import paths
+
+    try:
+        print(f"project:     {paths.project()}  ({paths.HOME_ENV})")
+    except paths.ProjectNotFoundError as error:
+        problems += 1
+        print(f"project:     ERROR {error}")
     print(f"data cache:  {datasets.data_dir()}  ({datasets.DATA_DIR_ENV})")
     try:
         mirror = datasets.mirror_dir()
@@ -129,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"labkit run: {error}", file=sys.stderr)
         return 2
     bad = [r for r in results if not r.ok]
-    out = args.out or f"build/{args.profile}"
+    out = args.out or runner.default_out_dir(args.profile)
     print(f"{len(results) - len(bad)} of {len(results)} lessons passed; report: {out}/index.html")
     return 1 if bad else 0
 
@@ -197,8 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from labkit.paths import ProjectNotFoundError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ProjectNotFoundError as error:  # a missing project file: say where labkit looked
+        print(f"labkit {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -42,8 +42,22 @@ SCREENSHOTS = "screenshots"  # under the output folder: <stem>.png, <stem>-<view
 RESOURCES = {
     "peak_memory_mb": "highest resident memory of the kernel and its children, MiB",
 }
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CURRICULUM = REPO_ROOT / "notebooks" / "curriculum.yaml"
+
+
+def default_out_dir(profile: str) -> Path:
+    """``build/<profile>`` of the project folder, or of the working directory when labkit runs
+    from its installed package (:func:`labkit.paths.writable_root`)."""
+    from labkit import paths
+
+    return paths.writable_root() / "build" / profile
+
+
+def default_curriculum() -> Path:
+    """``notebooks/curriculum.yaml`` of the project folder (:func:`labkit.paths.project`)."""
+    from labkit import paths
+
+    return paths.project_file(paths.CURRICULUM)
+
 
 __all__ = [
     "Bar",
@@ -150,7 +164,7 @@ def _parse_bar(lesson: str, metric: str, spec: Any, default_compare: str = ">=")
 
 
 def load_curriculum(path: str | os.PathLike | None = None) -> list[Lesson]:
-    """Read ``notebooks/curriculum.yaml``.
+    """Read ``notebooks/curriculum.yaml`` (default: :func:`default_curriculum`).
 
     Raises:
         CurriculumError: a lesson lacks ``notebook``/``title``, its notebook file is missing, or
@@ -158,7 +172,7 @@ def load_curriculum(path: str | os.PathLike | None = None) -> list[Lesson]:
     """
     import yaml
 
-    path = Path(path or DEFAULT_CURRICULUM)
+    path = Path(path or default_curriculum())
     if not path.is_file():
         raise CurriculumError(f"No curriculum file at {path}.")
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -352,7 +366,7 @@ def run_lesson(
         cell_timeout = CELL_TIMEOUT_S[profile]
     import papermill
 
-    notebooks_dir = Path(notebooks_dir or DEFAULT_CURRICULUM.parent)
+    notebooks_dir = Path(notebooks_dir or default_curriculum().parent)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source, output = notebooks_dir / lesson.notebook, out_dir / lesson.notebook
@@ -528,7 +542,7 @@ def run(
         notebooks: file names or stems from curriculum.yaml (``05_mlp_mnist`` works).
         profile: ``"smoke"`` or ``"full"``.
         out_dir: where executed notebooks, ``results.json`` and ``index.html`` go (default
-            ``build/<profile>``).
+            ``build/<profile>`` of the project folder, :func:`labkit.paths.writable_root`).
         screenshots: picture each executed lesson in headless Chromium for the report; None
             (default) does so when Chromium and Playwright are installed.
 
@@ -540,9 +554,9 @@ def run(
     """
     if profile not in PROFILES:
         raise CurriculumError(f"Unknown profile {profile!r}; use one of {PROFILES}.")
-    curriculum_path = Path(curriculum or DEFAULT_CURRICULUM)
+    curriculum_path = Path(curriculum or default_curriculum())
     lessons = _select(load_curriculum(curriculum_path), notebooks)
-    out = Path(out_dir or REPO_ROOT / "build" / profile)
+    out = Path(out_dir or default_out_dir(profile))
     out.mkdir(parents=True, exist_ok=True)
     if screenshots is None or screenshots:
         from labkit import browser

@@ -78,17 +78,12 @@ def _warn(message: str) -> None:
 
 
 def project_root() -> Path:
-    """The labkit project folder: the nearest folder at or above the working directory that
-    holds ``notebooks/curriculum.yaml`` (lessons run in ``notebooks/``), else the folder above
-    the labkit package when it is a checkout, else the working directory."""
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "notebooks" / "curriculum.yaml").is_file():
-            return folder
-    package_parent = Path(__file__).resolve().parent.parent
-    if (package_parent / "pyproject.toml").is_file():
-        return package_parent
-    return here
+    """The folder the local MLflow store goes in: the labkit project folder
+    (:func:`labkit.paths.writable_root`: ``$LABKIT_HOME``, the checkout at or above the working
+    directory, the checkout labkit is imported from), else the working directory."""
+    from labkit import paths
+
+    return paths.writable_root()
 
 
 def tracking_uri() -> str:

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from labkit import deploy
+from labkit import deploy, paths
 
 IMAGE = "registry.example.com/team/labkit-serving:0.2.0"
 GPU = "nvidia.com/gpu"
@@ -177,9 +177,11 @@ def test_build_context_is_complete_and_atomic(tmp_path):
     model = tmp_path / "model.keras"
     model.write_bytes(b"not really a model, but bytes to copy")
     out = deploy.build_context(model, tmp_path / "context")
-    assert (out / "Dockerfile").read_text() == deploy.DOCKERFILE.read_text()
+    dockerfile = paths.project_file(paths.SERVING_DOCKERFILE)
+    assert (out / "Dockerfile").read_text() == dockerfile.read_text()
     assert (out / deploy.MODEL_IN_CONTEXT).read_bytes() == model.read_bytes()
-    for name in ("pyproject.toml", "README.md", "labkit/__init__.py", "labkit/serving/server.py"):
+    for name in ("pyproject.toml", "README.md", "requirements/serving.txt", "labkit/__init__.py",
+                 "labkit/serving/server.py"):  # fmt: skip
         assert (out / name).is_file(), name
     assert not list(out.rglob("__pycache__"))
     # the Dockerfile's COPY sources exist in the context

@@ -29,8 +29,6 @@ from labkit.exercises import (
     _register,
 )
 
-_REPO = Path(__file__).resolve().parent.parent.parent
-
 
 def _letters(answer: Any, allowed: str, what: str) -> set[str]:
     """A set of answer letters (a string "a" or an iterable of letters), lower case."""
@@ -121,7 +119,9 @@ def _check_12_2(answer: Any, **context: Any) -> None:
 def _base_deployment() -> dict:
     import yaml
 
-    path = _REPO / "k8s" / "serving" / "base" / "manifests" / "deployment.yaml"
+    from labkit import paths
+
+    path = paths.project_file(paths.K8S_SERVING, "base", "manifests", "deployment.yaml")
     return yaml.safe_load(path.read_text())
 
 
@@ -517,7 +517,9 @@ def _check_14_4(answer: Any, **context: Any) -> str:
 def _compiled_spec() -> dict:
     import yaml
 
-    return yaml.safe_load((_REPO / "k8s" / "pipelines" / "sentiment_pipeline.yaml").read_text())
+    from labkit import paths
+
+    return yaml.safe_load(paths.project_file(paths.PIPELINE_YAML).read_text())
 
 
 def _tasks_and_gated(spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
