@@ -26,9 +26,11 @@ notebooks and the data registry), so they install nothing at run time
 (``install_kfp_package=False``: the image needs ``kfp`` itself). Component functions import
 what they use inside their body: KFP ships each function's source to its container.
 
-Compile with ``python -m labkit.pipelines`` (writes :data:`PIPELINE_YAML`, the file to upload in
-the Kubeflow Pipelines UI); run on this machine with :func:`run_locally` (``kfp.local``'s
-SubprocessRunner: every step a subprocess of this Python, no cluster and no container engine).
+Compile with ``python -m labkit.pipelines`` (writes ``k8s/pipelines/sentiment_pipeline.yaml``
+of the project, :func:`committed_pipeline`, the file to upload in the Kubeflow Pipelines UI;
+``--out FILE`` writes elsewhere, ``--check`` compares with the committed file); run on this
+machine with :func:`run_locally` (``kfp.local``'s SubprocessRunner: every step a subprocess of
+this Python, no cluster and no container engine).
 """
 
 # No `from __future__ import annotations`: KFP reads the component signatures' real types.
@@ -40,8 +42,6 @@ from typing import Any
 from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-PIPELINE_YAML = REPO_DIR / "k8s" / "pipelines" / "sentiment_pipeline.yaml"
 PIPELINE_NAME = "labkit-sentiment"
 # The learner image (docker/learner.Dockerfile); a placeholder name, like the README's.
 IMAGE = "ghcr.io/labkit-org/labkit-learner:0.1.0"
@@ -53,8 +53,9 @@ SERVING_IMAGE = "ghcr.io/labkit-org/labkit-serving:0.1.0"
 __all__ = [
     "IMAGE",
     "PIPELINE_NAME",
-    "PIPELINE_YAML",
+    "committed_pipeline",
     "compile_pipeline",
+    "ir_differences",
     "deploy",
     "evaluate",
     "export",
@@ -393,21 +394,110 @@ def sentiment_pipeline(
         ).set_display_name("deploy")
 
 
-def compile_pipeline(path: str | os.PathLike = PIPELINE_YAML) -> Path:
+def committed_pipeline() -> Path:
+    """The compiled pipeline committed in the project, ``k8s/pipelines/sentiment_pipeline.yaml``
+    (found by :func:`labkit.paths.project_file`)."""
+    from labkit import paths
+
+    return paths.project_file(paths.PIPELINE_YAML)
+
+
+def compile_pipeline(path: str | os.PathLike | None = None) -> Path:
     """Compile :func:`sentiment_pipeline` to KFP's IR YAML (the file the Kubeflow UI uploads).
 
     Written atomically (a temporary file, then ``os.replace``). See
     https://www.kubeflow.org/docs/components/pipelines/user-guides/core-functions/compile-a-pipeline/
 
+    Args:
+        path: the file to write (default: ``k8s/pipelines/sentiment_pipeline.yaml`` of the
+            project folder, which must be a checkout: the copy inside an installed package is
+            read-only).
+
     Returns:
         The path written.
+
+    Raises:
+        ValueError: no ``path`` and labkit runs from its installed package (no checkout).
     """
+    from labkit import paths
+
+    if path is None:
+        project = paths.project()
+        if project.packaged:
+            raise ValueError(
+                "labkit runs from its installed package, whose files are read-only: give the "
+                "file to write (compile_pipeline(path), or python -m labkit.pipelines --out FILE)"
+            )
+        path = project.root / paths.PIPELINE_YAML
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part.yaml")
     compiler.Compiler().compile(sentiment_pipeline, package_path=str(tmp))
     os.replace(tmp, path)
     return path
+
+
+#: top-level IR fields that record which SDK compiled the file, not what the pipeline does
+SDK_STAMPS = ("sdkVersion",)
+
+
+def ir_differences(
+    compiled: str | os.PathLike | Mapping[str, Any],
+    committed: str | os.PathLike | Mapping[str, Any],
+    limit: int = 10,
+) -> list[str]:
+    """Where two compiled pipelines differ, ignoring the SDK's version stamp (``sdkVersion``).
+
+    A KFP patch release (2.17.0 → 2.17.3) rewrites ``sdkVersion: kfp-2.17.x`` and nothing else;
+    that is no change to the pipeline, so it is not reported. Everything else is: tasks,
+    components, executors (images, commands, the components' source), parameters.
+
+    Args:
+        compiled, committed: IR YAML files or their parsed documents.
+        limit: report at most this many differences.
+
+    Returns:
+        One line per difference, ``"deploymentSpec.executors.exec-train.container.image:
+        'a' != 'b'"``; empty when the pipelines are the same.
+    """
+    import yaml
+
+    def load(spec):
+        if isinstance(spec, Mapping):
+            return dict(spec)
+        return yaml.safe_load(Path(spec).read_text(encoding="utf-8")) or {}
+
+    left, right = load(compiled), load(committed)
+    for stamp in SDK_STAMPS:
+        left.pop(stamp, None)
+        right.pop(stamp, None)
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            for key in sorted(set(a) | set(b), key=str):
+                here = f"{where}.{key}" if where else str(key)
+                if key not in a or key not in b:
+                    found.append(f"{here}: only in the {'committed' if key in b else 'compiled'}")
+                else:
+                    walk(a[key], b[key], here)
+                if len(found) >= limit:
+                    return
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for index, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{where}[{index}]")
+        elif a != b:
+            found.append(f"{where or '(document)'}: {_short(a)} != {_short(b)}")
+
+    walk(left, right, "")
+    return found
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def pipeline_tasks(spec: Mapping[str, Any]) -> dict[str, set[str]]:
@@ -417,7 +507,7 @@ def pipeline_tasks(spec: Mapping[str, Any]) -> dict[str, set[str]]:
     else in the group waits for what the group waits for (as the Kubeflow UI draws it).
 
     Args:
-        spec: the compiled pipeline, e.g. ``yaml.safe_load(PIPELINE_YAML.read_text())``.
+        spec: the compiled pipeline, e.g. ``yaml.safe_load(committed_pipeline().read_text())``.
 
     Returns:
         ``{task: {upstream task, ...}}``, e.g. ``{"train": {"fetch-data"}, ...}``.
@@ -477,5 +567,41 @@ def run_locally(
     return runs[-1]
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labkit.pipelines [--out FILE] [--check]``: compile the pipeline.
+
+    Without ``--out`` it rewrites the project's committed ``k8s/pipelines/sentiment_pipeline.yaml``.
+    ``--check`` compiles into a temporary file and compares it with the committed one
+    (:func:`ir_differences`): exit 1 with the differences when the pipeline changed.
+    """
+    import argparse
+    import sys
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m labkit.pipelines", description=main.__doc__)
+    parser.add_argument("--out", help="the file to write (default: the committed pipeline)")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the committed pipeline, write nothing"
+    )
+    args = parser.parse_args(argv)
+    if not args.check:
+        print(compile_pipeline(args.out))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="labkit-pipeline-") as tmp:
+        fresh = compile_pipeline(args.out or Path(tmp) / "pipeline.yaml")
+        committed = committed_pipeline()
+        differences = ir_differences(fresh, committed)
+    if differences:
+        print(
+            f"{committed} is not what the source compiles to:\n  "
+            + "\n  ".join(differences)
+            + "\nRegenerate it with `python -m labkit.pipelines` and commit the result.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{committed}: the source compiles to the same pipeline")
+    return 0
+
+
 if __name__ == "__main__":
-    print(compile_pipeline())
+    raise SystemExit(main())

@@ -10,17 +10,21 @@
   task) under tests/test_curriculum.py.
 """
 
+import copy
 import hashlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
 from kfp import dsl
 
-from labkit import datasets, pipelines
+from labkit import datasets, paths, pipelines
 
-REPO = pipelines.REPO_DIR
+REPO = paths.project().root
+
 EXPECTED_TASKS = {
     "fetch-data": set(),
     "train": {"fetch-data"},
@@ -32,17 +36,53 @@ EXPECTED_TASKS = {
 
 @pytest.fixture(scope="module")
 def spec():
-    return yaml.safe_load(pipelines.PIPELINE_YAML.read_text(encoding="utf-8"))
+    return yaml.safe_load(pipelines.committed_pipeline().read_text(encoding="utf-8"))
 
 
 def test_committed_yaml_is_what_the_source_compiles_to(tmp_path):
     fresh = pipelines.compile_pipeline(tmp_path / "pipeline.yaml")
-    assert fresh.read_text(encoding="utf-8") == pipelines.PIPELINE_YAML.read_text(
-        encoding="utf-8"
-    ), (
-        f"{pipelines.PIPELINE_YAML.relative_to(REPO)} is out of date: run "
-        "`python -m labkit.pipelines` and commit the result"
+    differences = pipelines.ir_differences(fresh, pipelines.committed_pipeline())
+    assert differences == [], (
+        "k8s/pipelines/sentiment_pipeline.yaml is out of date: run `python -m labkit.pipelines` "
+        "and commit the result. Differences: " + "; ".join(differences)
     )
+
+
+def test_a_patch_release_of_the_sdk_is_no_difference_but_a_changed_pipeline_is(tmp_path):
+    committed = yaml.safe_load(pipelines.committed_pipeline().read_text(encoding="utf-8"))
+    restamped = {**committed, "sdkVersion": "kfp-2.99.1"}
+    assert pipelines.ir_differences(restamped, committed) == []
+    changed = copy.deepcopy(committed)
+    executor = changed["deploymentSpec"]["executors"]["exec-train"]["container"]
+    executor["image"] = "example.org/another:1"
+    del changed["root"]["inputDefinitions"]["parameters"]["profile"]
+    differences = pipelines.ir_differences(changed, committed)
+    assert differences == [
+        "deploymentSpec.executors.exec-train.container.image: 'example.org/another:1' != "
+        f"{executor_image(committed)!r}",
+        "root.inputDefinitions.parameters.profile: only in the committed",
+    ]
+    # the command line says the same, and how to regenerate
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit.pipelines", "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "compiles to the same pipeline" in result.stdout
+    (tmp_path / "k8s" / "pipelines").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "curriculum.yaml").write_text("lessons: []\n")
+    (tmp_path / "k8s" / "pipelines" / "sentiment_pipeline.yaml").write_text(yaml.safe_dump(changed))
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit.pipelines", "--check"],
+        capture_output=True, text=True, env={**os.environ, "LABKIT_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "exec-train.container.image" in result.stderr
+    assert "python -m labkit.pipelines" in result.stderr
+
+
+def executor_image(spec):
+    return spec["deploymentSpec"]["executors"]["exec-train"]["container"]["image"]
 
 
 def test_tasks_and_dependencies(spec):
