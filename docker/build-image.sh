@@ -1,37 +1,50 @@
 #!/usr/bin/env bash
-# Build the serving image (docker/serving.Dockerfile) offline with buildah, then run the model
-# server inside it and check it answers. Needs root and Debian's `buildah` and `debootstrap`
-# (apt-get install -y buildah debootstrap); no container registry and no Docker engine:
+# Build a labkit image offline with buildah, then check it. Needs root and Debian's `buildah`
+# and `debootstrap` (apt-get install -y buildah debootstrap); no container registry and no
+# Docker engine. Two images:
+#
+#   --image serving (default, `make image`): docker/serving.Dockerfile, the model server. The
+#       check runs the image's CMD and asks /v2/health/ready and one /v1/models/sentiment:predict.
+#   --image learner (`make learner-image`): docker/learner.Dockerfile, the JupyterHub image. The
+#       check (docker/check-learner-image.py) starts it as k8s/jupyterhub/values.yaml does and
+#       runs lessons 01 and 14 in it, held to their smoke bars.
 #
 #   1. base image: a minimal Debian bookworm (debootstrap --variant=minbase, python3 3.11 and
 #      python3-venv) with a virtual environment on PATH at /opt/venv, so `python` and `pip`
 #      mean what they mean in python:3.11-slim. It replaces the Dockerfile's FROM through
 #      `buildah bud --from` (the Dockerfile itself still says python:3.11-slim for online builds).
-#   2. wheels: `pip download` of ".[serve]" for CPython 3.11 manylinux x86_64, on the host
-#      (PyPI is reachable here, registries are not). The build mounts them at /wheels and pip
-#      installs with PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels (build arguments of the Dockerfile).
-#   3. model: build/models/sentiment_lstm.keras (lesson 08) when present, else a small stand-in
-#      trained with labkit.text.load_sentiment_model (needs the IMDB data: LABKIT_DATA_MIRROR).
-#   4. `buildah bud --isolation chroot`, then `buildah run` of the image's CMD (on a free port
-#      instead of 8080) and a check of /v2/health/ready and one /v1/models/sentiment:predict.
+#   2. wheels: `pip download --require-hashes` of the image's lock (requirements/serving.txt or
+#      requirements/learner.txt), run inside the base image so that its Python picks the files
+#      (PyPI is reachable here, registries are not). The build mounts them at /wheels and the
+#      image's pip installs the same lock from them, hash-checked, with PIP_NO_INDEX=1
+#      PIP_FIND_LINKS=/wheels (build arguments of the Dockerfiles).
+#   3. model (serving only): build/models/sentiment_lstm.keras (lesson 08) when present, else a
+#      small stand-in trained with labkit.text.load_sentiment_model (needs the IMDB data:
+#      LABKIT_DATA_MIRROR).
+#   4. `buildah bud --isolation chroot`, then the check.
 #
 # Caches (reused when present; `rm -rf build/image` starts over): build/image/ holds the
-# rootfs tarball, the wheels and a stand-in model; the images live in buildah's storage
-# (`buildah images`; default /var/lib/containers/storage, BUILDAH_ROOT overrides it).
+# rootfs tarball, the wheels (both images' locks) and a stand-in model; the images live in
+# buildah's storage (`buildah images`; default /var/lib/containers/storage, BUILDAH_ROOT
+# overrides it).
 #
-# Usage: docker/build-image.sh [--no-check] [--tag NAME]      (or: make image)
-# Environment: PYTHON (host python for pip download and the stand-in; default .venv/bin/python),
-#   DEBIAN_MIRROR (default http://deb.debian.org/debian), LABKIT_IMAGE_DIR (default build/image),
-#   BUILDAH_ROOT (buildah storage root), STORAGE_DRIVER (buildah's: overlay by default, vfs
-#   where overlay does not work), MODEL (a .keras file inside the repository).
+# Usage: docker/build-image.sh [--image serving|learner] [--no-check] [--tag NAME]
+# Environment: PYTHON (host python for pip download, the stand-in and the checks; default
+#   .venv/bin/python), DEBIAN_MIRROR (default http://deb.debian.org/debian), LABKIT_IMAGE_DIR
+#   (default build/image), BUILDAH_ROOT (buildah storage root), STORAGE_DRIVER (buildah's:
+#   overlay by default, vfs where overlay does not work), MODEL (a .keras file inside the
+#   repository), LABKIT_DATA_MIRROR (the data mirror: the stand-in model, and the learner check
+#   mounts it read-only).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
-TAG=labkit-serving:latest
+IMAGE=serving
+TAG=
 CHECK=1
 while [ $# -gt 0 ]; do
     case "$1" in
+        --image) IMAGE=${2:?--image needs serving or learner}; shift ;;
         --no-check) CHECK=0 ;;
         --tag) TAG=${2:?--tag needs a name}; shift ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -40,6 +53,13 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+case "$IMAGE" in
+    serving | learner) ;;
+    *) echo "build-image.sh: --image $IMAGE: choose serving or learner" >&2; exit 2 ;;
+esac
+DOCKERFILE=docker/$IMAGE.Dockerfile
+LOCK=requirements/$IMAGE.txt
+TAG=${TAG:-labkit-$IMAGE:latest}
 IMAGE_DIR=${LABKIT_IMAGE_DIR:-build/image}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
@@ -71,34 +91,7 @@ echo "buildah $(buildah --version | awk '{print $3}'), storage driver $DRIVER, i
 LAYERS=--layers
 if [ "$DRIVER" = vfs ]; then LAYERS=--layers=false; fi
 
-# --- 1. wheels: everything ".[serve]" needs, plus pip and setuptools (labkit's build backend) ---
-WHEELS=$IMAGE_DIR/wheels
-WHEELS_SPEC="cp311 manylinux_2_36 x86_64 .[serve] setuptools>=77 pip>=24"   # change = re-download
-KEY=$( (cat pyproject.toml; echo "$WHEELS_SPEC") | sha256sum | cut -c1-16)
-if [ -f "$WHEELS/.complete" ] && [ "$(cat "$WHEELS/.complete")" = "$KEY" ]; then
-    say "wheels: cached in $WHEELS ($(find "$WHEELS" -name '*.whl' | wc -l) files)"
-else
-    say "wheels: pip download of .[serve] for CPython 3.11 manylinux x86_64 into $WHEELS"
-    mkdir -p "$WHEELS"
-    rm -f "$WHEELS/.complete"
-    # --only-binary + --platform: only wheels that install on the image's Python 3.11 and glibc
-    # 2.36, whatever the host runs (pip does not widen a --platform to older manylinux tags:
-    # they are all listed); files already there are kept (pip skips them).
-    PLATFORMS=(--platform any --platform manylinux1_x86_64 --platform manylinux2010_x86_64
-        --platform manylinux2014_x86_64)
-    for glibc in $(seq 5 36); do PLATFORMS+=(--platform "manylinux_2_${glibc}_x86_64"); done
-    "$PYTHON" -m pip download --quiet --dest "$WHEELS" --only-binary=:all: \
-        --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
-        "${PLATFORMS[@]}" \
-        ".[serve]" "setuptools>=77" "pip>=24" >"$IMAGE_DIR/pip-download.log" 2>&1 \
-        || die "pip download failed (PyPI reachable?); last lines of $IMAGE_DIR/pip-download.log:
-$(grep -v 'is neither a file nor a directory' "$IMAGE_DIR/pip-download.log" | tail -n 15)"
-    find "$WHEELS" -maxdepth 1 -name 'labkit-*' -delete    # labkit itself comes from the context
-    echo "$KEY" >"$WHEELS/.complete"
-    echo "$(find "$WHEELS" -name '*.whl' | wc -l) wheels, $(du -sh "$WHEELS" | cut -f1)"
-fi
-
-# --- 2. base image: debootstrapped Debian with a venv on PATH ---------------------------------
+# --- 1. base image: debootstrapped Debian with a venv on PATH ---------------------------------
 ROOTFS_TAR=$IMAGE_DIR/$SUITE-minbase.tar
 if "${BUILDAH[@]}" inspect --type image "$BASE" >/dev/null 2>&1; then
     say "base image: $BASE exists"
@@ -125,10 +118,7 @@ $(tail -n 15 "$IMAGE_DIR/debootstrap.log")"
     ctr=$("${BUILDAH[@]}" from scratch)
     trap '"${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
     "${BUILDAH[@]}" add "$ctr" "$ROOTFS_TAR" /
-    "${BUILDAH[@]}" run --volume "$REPO/$WHEELS:/wheels:ro" "$ctr" -- sh -ec '
-        python3 -m venv /opt/venv
-        /opt/venv/bin/pip install --quiet --no-index --find-links /wheels --upgrade pip
-        rm -rf /root/.cache'
+    "${BUILDAH[@]}" run "$ctr" -- python3 -m venv /opt/venv
     "${BUILDAH[@]}" config --env PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         --env LANG=C.UTF-8 --cmd python3 \
         --label org.opencontainers.image.description="Debian $SUITE minbase, Python 3.11 venv at /opt/venv" \
@@ -137,15 +127,58 @@ $(tail -n 15 "$IMAGE_DIR/debootstrap.log")"
     trap - EXIT
 fi
 
-# --- 3. the model --------------------------------------------------------------------------
-MODEL=${MODEL:-build/models/sentiment_lstm.keras}
-if [ ! -f "$MODEL" ]; then
-    STAND_IN=$IMAGE_DIR/model/sentiment_standin.keras    # .dockerignore lets build/image/model in
-    if [ -f "$STAND_IN" ]; then
-        say "model: $MODEL is missing; using the cached stand-in $STAND_IN"
-    else
-        say "model: $MODEL is missing (lesson 08 not run); training a small stand-in"
-        TF_CPP_MIN_LOG_LEVEL=2 "$PYTHON" - "$MODEL" "$STAND_IN" <<'EOF'
+# --- 2. files: every file of the image's lock, hash-checked (pip and hatchling included) -------
+[ -f "$LOCK" ] || die "$LOCK is missing: make lock-export writes it from uv.lock"
+WHEELS=$IMAGE_DIR/wheels
+KEY=$( (cat "$LOCK"; "${BUILDAH[@]}" images --noheading --format '{{.ID}}' "$BASE") \
+    | sha256sum | cut -c1-16)   # the lock or the base changed = download again
+STAMP_FILE=$WHEELS/.complete-$IMAGE
+if [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$KEY" ]; then
+    say "wheels: $LOCK cached in $WHEELS ($(find "$WHEELS" -type f -name '*.*' | wc -l) files)"
+else
+    say "wheels: pip download --require-hashes -r $LOCK, run in $BASE (its Python decides)"
+    mkdir -p "$WHEELS"
+    rm -f "$STAMP_FILE"
+    # The base image's own pip and Python 3.11 pick the files: the lock's markers (e.g.
+    # python_full_version < '3.11.5') are evaluated for the image, not for this host. The lock
+    # lists every package, so --no-deps. chroot isolation shares this host's network (PyPI);
+    # the files land in $WHEELS, which the build mounts read-only at /wheels.
+    # This host's trust store and proxy go in too: where a TLS-inspecting proxy stands between
+    # here and PyPI, pip in the container needs the same CA bundle as pip on the host.
+    NET_ARGS=()
+    CA=${PIP_CERT:-$("$PYTHON" -m pip config get global.cert 2>/dev/null || true)}
+    CA=${CA:-/etc/ssl/certs/ca-certificates.crt}
+    if [ -f "$CA" ]; then
+        NET_ARGS+=(--volume "$(realpath "$CA"):/etc/labkit-host-ca.crt:ro"
+            --env PIP_CERT=/etc/labkit-host-ca.crt)
+    fi
+    for var in HTTPS_PROXY https_proxy HTTP_PROXY http_proxy NO_PROXY no_proxy PIP_INDEX_URL; do
+        if [ -n "${!var:-}" ]; then NET_ARGS+=(--env "$var=${!var}"); fi
+    done
+    ctr=$("${BUILDAH[@]}" from "$BASE")
+    trap '"${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
+    "${BUILDAH[@]}" run --volume "$REPO/$WHEELS:/wheels" --volume "$REPO/requirements:/requirements:ro" \
+        ${NET_ARGS[@]+"${NET_ARGS[@]}"} "$ctr" -- pip download --quiet --no-cache-dir --disable-pip-version-check --no-deps \
+        --require-hashes --dest /wheels -r "/$LOCK" >"$IMAGE_DIR/pip-download-$IMAGE.log" 2>&1 \
+        || die "pip download failed (PyPI reachable?); last lines of $IMAGE_DIR/pip-download-$IMAGE.log:
+$(tail -n 15 "$IMAGE_DIR/pip-download-$IMAGE.log")"
+    "${BUILDAH[@]}" rm "$ctr" >/dev/null
+    trap - EXIT
+    echo "$KEY" >"$STAMP_FILE"
+    echo "$(find "$WHEELS" -type f -name '*.*' | wc -l) files, $(du -sh "$WHEELS" | cut -f1)"
+fi
+
+# --- 3. the model (serving image) -------------------------------------------------------------
+MODEL_ARGS=()
+if [ "$IMAGE" = serving ]; then
+    MODEL=${MODEL:-build/models/sentiment_lstm.keras}
+    if [ ! -f "$MODEL" ]; then
+        STAND_IN=$IMAGE_DIR/model/sentiment_standin.keras    # .dockerignore lets build/image/model in
+        if [ -f "$STAND_IN" ]; then
+            say "model: $MODEL is missing; using the cached stand-in $STAND_IN"
+        else
+            say "model: $MODEL is missing (lesson 08 not run); training a small stand-in"
+            TF_CPP_MIN_LOG_LEVEL=2 "$PYTHON" - "$MODEL" "$STAND_IN" <<'EOF'
 import sys
 
 from labkit import datasets, text
@@ -156,28 +189,37 @@ text.load_sentiment_model(
     epochs=1,
 )
 EOF
+        fi
+        MODEL=$STAND_IN
     fi
-    MODEL=$STAND_IN
+    case "$(realpath "$MODEL")" in
+        "$REPO"/*) MODEL=$(realpath --relative-to="$REPO" "$MODEL") ;;
+        *) die "MODEL=$MODEL must be inside the repository (it is the build context)" ;;
+    esac
+    MODEL_ARGS=(--build-arg MODEL="$MODEL")
 fi
-case "$(realpath "$MODEL")" in
-    "$REPO"/*) MODEL=$(realpath --relative-to="$REPO" "$MODEL") ;;
-    *) die "MODEL=$MODEL must be inside the repository (it is the build context)" ;;
-esac
 
 # --- 4. the image ----------------------------------------------------------------------------
-say "build: buildah bud --isolation chroot --from $BASE -f docker/serving.Dockerfile -t $TAG"
+say "build: buildah bud --isolation chroot --from $BASE -f $DOCKERFILE -t $TAG"
 "${BUILDAH[@]}" bud --isolation chroot "$LAYERS" --format docker \
     --from "$BASE" \
     --volume "$REPO/$WHEELS:/wheels:ro" \
     --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels \
-    --build-arg MODEL="$MODEL" \
-    -f docker/serving.Dockerfile -t "$TAG" .
+    ${MODEL_ARGS[@]+"${MODEL_ARGS[@]}"} \
+    -f "$DOCKERFILE" -t "$TAG" .
 # Earlier builds' layers, no longer tagged, would pile up (3-4 GB each): drop them.
 "${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
 "${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}} {{.ID}} {{.Size}}' "$TAG"
 
 # --- 5. run the server inside it and ask it ---------------------------------------------------
-if [ "$CHECK" = 0 ]; then say "done (server check skipped)"; exit 0; fi
+if [ "$CHECK" = 0 ]; then say "done (check skipped)"; exit 0; fi
+if [ "$IMAGE" = learner ]; then
+    say "check: docker/check-learner-image.py $TAG (as k8s/jupyterhub/values.yaml starts it)"
+    BUILDAH_ROOT=${BUILDAH_ROOT:-} "$PYTHON" docker/check-learner-image.py --tag "$TAG" \
+        --out "${LABKIT_IMAGE_CHECK_OUT:-$IMAGE_DIR/learner-check}"
+    say "done: $TAG built, and lessons ran in it (report: $IMAGE_DIR/learner-check)"
+    exit 0
+fi
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The image's own CMD, with the free port instead of 8080 (chroot isolation shares the host's
 # network, where 8080 may be taken).

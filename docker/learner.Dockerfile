@@ -20,25 +20,32 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 1000 --gid 100 --create-home --shell /bin/bash jovyan
 
-# labkit (lesson dependencies, JupyterLab) with the "serve" and "pipelines" extras; jupyterhub for
-# `jupyterhub-singleuser` (same major version as the hub of the zero-to-jupyterhub chart 4.x)
-# and nbgitpuller for "git-pull" links. pyproject.toml bounds labkit's own dependencies.
+# labkit's dependencies (lessons, JupyterLab) with its "serve" and "pipelines" extras, and its
+# "hub" extra: jupyterhub for `jupyterhub-singleuser` (same major version as the hub of the
+# zero-to-jupyterhub chart 4.x) and nbgitpuller for "git-pull" links. Exactly the versions of the
+# lock, every file hash-checked (requirements/learner.txt, exported from uv.lock by `make lock`).
+# Offline builds (docker/build-image.sh): --build-arg PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels.
+ARG PIP_NO_INDEX
+ARG PIP_FIND_LINKS
 WORKDIR /opt/labkit
+COPY requirements/ requirements/
+RUN pip install --require-hashes -r requirements/learner.txt
+
+# labkit itself, built by the locked hatchling. Its wheel carries the project files labkit reads
+# (curriculum, data registry, k8s/, docker/: labkit/paths.py), so lesson 14 and the pipeline's
+# deploy step work from any working directory.
 COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
-# No == pins (DL3013): pyproject.toml bounds labkit's dependencies, the two others get ranges.
-# hadolint ignore=DL3013
-RUN pip install ".[serve,pipelines]" "jupyterhub>=5,<6" "nbgitpuller>=1.2"
+COPY notebooks/ notebooks/
+COPY datasets/ datasets/
+COPY k8s/ k8s/
+COPY docker/ docker/
+RUN pip install --no-deps --no-build-isolation . \
+    && mkdir -p build && chown -R 1000:100 /opt/labkit
 
-# The curriculum: notebooks and the data registry (installed labkit finds it via
-# LABKIT_REGISTRY). Learners normally work in ~/labkit, cloned by nbgitpuller; this copy lets a
-# Job run a lesson with papermill (k8s/training/).
-COPY --chown=1000:100 notebooks/ notebooks/
-COPY --chown=1000:100 datasets/ datasets/
-# k8s/: lesson 14 and the pipeline's deploy step (labkit.pipelines) render k8s/serving
-COPY --chown=1000:100 k8s/ k8s/
-RUN mkdir -p build && chown 1000:100 build
-ENV LABKIT_REGISTRY=/opt/labkit/datasets/registry.yaml
+# /opt/labkit is also a complete project folder (owned by the learner user): a Job runs a lesson
+# there with papermill (k8s/training/), and the pipeline's train step runs lesson 08 from it.
+# Learners normally work in ~/labkit, cloned by nbgitpuller, which labkit then reads instead.
 
 USER 1000:100
 ENV HOME=/home/jovyan \

@@ -14,20 +14,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# labkit with its "serve" extra (KServe, TensorFlow, Keras), from this build context
-# (pyproject.toml bounds the versions, hence no pins here). The GPU image of
-# k8s/serving/overlays/gpu: --build-arg EXTRAS=gpu,serve (TensorFlow with its CUDA libraries
-# from PyPI; the node's NVIDIA driver comes in through the device plugin).
-ARG EXTRAS=serve
+# labkit's dependencies with its "serve" extra (KServe, TensorFlow, Keras) at exactly the versions
+# of the lock, every file hash-checked (requirements/serving.txt, exported from uv.lock by
+# `make lock`). The GPU image of k8s/serving/overlays/gpu:
+# --build-arg LOCK=requirements/serving-gpu.txt (TensorFlow with its CUDA libraries from PyPI;
+# the node's NVIDIA driver comes in through the device plugin).
+ARG LOCK=requirements/serving.txt
 # Empty unless given: --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels installs
 # from local wheels only (pip reads both from the environment, where RUN sees build args).
 ARG PIP_NO_INDEX
 ARG PIP_FIND_LINKS
 WORKDIR /app
+COPY requirements/ requirements/
+RUN pip install --require-hashes -r "${LOCK}"
+# Then labkit itself, built here by the locked hatchling (no build isolation: nothing unlocked).
 COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
-# hadolint ignore=DL3013
-RUN pip install ".[${EXTRAS}]"
+RUN pip install --no-deps --no-build-isolation .
 
 # The exported model; another one with --build-arg MODEL=path/to/model.keras.
 ARG MODEL=build/models/sentiment_lstm.keras

