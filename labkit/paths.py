@@ -30,7 +30,6 @@ from pathlib import Path
 
 __all__ = [
     "HOME_ENV",
-    "MARKER",
     "CURRICULUM",
     "REGISTRY",
     "K8S_SERVING",
@@ -48,7 +47,6 @@ HOME_ENV = "LABKIT_HOME"
 # The project files labkit's code reads, relative to the project folder.
 #: the lessons, their smoke parameters and bars (labkit.runner); it marks a project folder
 CURRICULUM = Path("notebooks") / "curriculum.yaml"
-MARKER = CURRICULUM
 #: every data set and weight file (labkit.datasets)
 REGISTRY = Path("datasets") / "registry.yaml"
 #: the kustomize tree labkit.deploy renders (base, overlays/cpu, overlays/gpu, kserve)
@@ -85,7 +83,7 @@ class Project:
         return self.found_by == "installed package"
 
     def __str__(self) -> str:
-        return f"{self.root} (from the {self.found_by})"
+        return f"{self.root} (found by: {self.found_by})"
 
 
 def project() -> Project:
@@ -99,21 +97,21 @@ def project() -> Project:
     configured = os.environ.get(HOME_ENV, "").strip()
     if configured:
         root = Path(configured).expanduser().resolve()
-        if not (root / MARKER).is_file():
+        if not (root / CURRICULUM).is_file():
             raise ProjectNotFoundError(
-                f"{HOME_ENV}={configured} is not a labkit project folder: {root / MARKER} is "
+                f"{HOME_ENV}={configured} is not a labkit project folder: {root / CURRICULUM} is "
                 f"missing. Point {HOME_ENV} at a labkit checkout (the folder with notebooks/, "
                 f"datasets/, k8s/ and docker/), or unset it to use the files installed with labkit."
             )
         return Project(root, HOME_ENV)
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
-        if (folder / MARKER).is_file():
+        if (folder / CURRICULUM).is_file():
             return Project(folder, "working directory")
     checkout = PACKAGE_DIR.parent
-    if (checkout / MARKER).is_file() and (checkout / "pyproject.toml").is_file():
+    if (checkout / CURRICULUM).is_file() and (checkout / "pyproject.toml").is_file():
         return Project(checkout, "checkout")
-    if (PACKAGED_DIR / MARKER).is_file():
+    if (PACKAGED_DIR / CURRICULUM).is_file():
         return Project(PACKAGED_DIR, "installed package")
     raise ProjectNotFoundError(
         f"labkit's project files (notebooks/, datasets/, k8s/, docker/) were found neither at or "

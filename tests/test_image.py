@@ -4,9 +4,9 @@ The script debootstraps a Debian bookworm base, downloads the files of the servi
 (``requirements/serving.txt``, hash-checked) with that base's own pip, builds
 ``docker/serving.Dockerfile`` with ``buildah bud --isolation chroot --from <that base>`` and runs
 the image's own CMD with ``buildah run``, then asks ``/v2/health/ready`` and
-``/v1/models/sentiment:predict``; the image holds exactly the lock's versions. It needs root and Debian's ``buildah`` and ``debootstrap``
-(``.ci/run`` installs them); without them the test is skipped, except in CI (``CI=true``), where
-it fails. Cold (nothing cached) it takes about 5 minutes on 2 cores and ~5 GB of disk; later runs
+``/v1/models/sentiment:predict``; the image holds exactly the lock's versions. It needs root
+and Debian's ``buildah`` and ``debootstrap`` (``.ci/run`` installs them); without them the test
+is skipped, except in CI (``CI=true``), where it fails. Cold (nothing cached) it takes about 5 minutes on 2 cores and ~5 GB of disk; later runs
 reuse build/image/ and buildah's layer cache.
 """
 

@@ -76,7 +76,7 @@ def test_doctor_and_data_list(installed):
     version = python_version(str(installed[0] / "bin" / "python"))
     assert f"on Python {version}" in doctor.stdout
     assert "MISSING" not in doctor.stdout
-    assert "_project (from the installed package)" in doctor.stdout
+    assert "_project (found by: installed package)" in doctor.stdout
     listing = run(installed, "labkit", "data", "list")
     assert listing.returncode == 0, listing.stderr
     registry = yaml.safe_load(paths.project_file(paths.REGISTRY).read_text())
