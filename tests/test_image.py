@@ -6,8 +6,8 @@ The script debootstraps a Debian bookworm base, downloads the files of the servi
 the image's own CMD with ``buildah run``, then asks ``/v2/health/ready`` and
 ``/v1/models/sentiment:predict``; the image holds exactly the lock's versions. It needs root
 and Debian's ``buildah`` and ``debootstrap`` (``.ci/run`` installs them); without them the test
-is skipped, except in CI (``CI=true``), where it fails. Cold (nothing cached) it takes about 5 minutes on 2 cores and ~5 GB of disk; later runs
-reuse build/image/ and buildah's layer cache.
+is skipped, except in CI (``CI=true``), where it fails. Cold (nothing cached) it takes about
+5 minutes on 2 cores and ~5 GB of disk; later runs reuse build/image/ and buildah's layer cache.
 """
 
 from __future__ import annotations
