@@ -20,14 +20,16 @@ help:
 	@echo "make lint | doctor | clean"
 
 # The environment: a venv with exactly the versions of the lock (requirements/dev.txt, exported
-# from uv.lock, every file hash-checked), labkit installed editable on top, and a Jupyter kernel.
+# from uv.lock, every file hash-checked; its build tools first, requirements/build.txt, so that
+# nothing is built with an unlocked setuptools), labkit editable on top, and a Jupyter kernel.
 # The lock covers Linux x86-64 and macOS arm64 with Python 3.11 and 3.12 (pyproject.toml's
 # [tool.uv]); elsewhere: pip install -e '.[serve,pipelines,dev]' (ranges, not the lock).
 LOCK := requirements/dev.txt
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml requirements/build.txt $(LOCK)
 	@$(PYTHON) -c 'import platform, sys; v = sys.version_info[:2]; m = (platform.system(), platform.machine()); sys.exit(0 if v in ((3, 11), (3, 12)) and m in (("Linux", "x86_64"), ("Darwin", "arm64")) else f"the lock ($(LOCK)) is for Python 3.11 or 3.12 on Linux x86-64 or macOS arm64; found Python {platform.python_version()} on {m[0]} {m[1]}. Run: make PYTHON=python3.12 ... (without the lock, an editable install of .[serve,pipelines,dev] with pip takes the ranges of pyproject.toml)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-build-isolation -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	$(BIN)/python -m ipykernel install --user --name labkit --display-name "Python 3 (labkit)" >/dev/null
 	@touch $@
@@ -49,6 +51,7 @@ lock-export: $(STAMP)
 	$(UV_EXPORT) --extra serve --group build -o requirements/serving.txt
 	$(UV_EXPORT) --extra gpu --extra serve --group build -o requirements/serving-gpu.txt
 	$(UV_EXPORT) --only-group kubernetes-newest --only-group build -o requirements/kubernetes-newest.txt
+	$(UV_EXPORT) --only-group build -o requirements/build.txt
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -130,7 +130,7 @@ fi
 # --- 2. files: every file of the image's lock, hash-checked (pip and hatchling included) -------
 [ -f "$LOCK" ] || die "$LOCK is missing: make lock-export writes it from uv.lock"
 WHEELS=$IMAGE_DIR/wheels
-KEY=$( (cat "$LOCK"; "${BUILDAH[@]}" images --noheading --format '{{.ID}}' "$BASE") \
+KEY=$( (cat requirements/build.txt "$LOCK"; "${BUILDAH[@]}" images --noheading --format '{{.ID}}' "$BASE") \
     | sha256sum | cut -c1-16)   # the lock or the base changed = download again
 STAMP_FILE=$WHEELS/.complete-$IMAGE
 if [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$KEY" ]; then
@@ -159,7 +159,7 @@ else
     trap '"${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
     "${BUILDAH[@]}" run --volume "$REPO/$WHEELS:/wheels" --volume "$REPO/requirements:/requirements:ro" \
         ${NET_ARGS[@]+"${NET_ARGS[@]}"} "$ctr" -- pip download --quiet --no-cache-dir --disable-pip-version-check --no-deps \
-        --require-hashes --dest /wheels -r "/$LOCK" >"$IMAGE_DIR/pip-download-$IMAGE.log" 2>&1 \
+        --require-hashes --dest /wheels -r /requirements/build.txt -r "/$LOCK" >"$IMAGE_DIR/pip-download-$IMAGE.log" 2>&1 \
         || die "pip download failed (PyPI reachable?); last lines of $IMAGE_DIR/pip-download-$IMAGE.log:
 $(tail -n 15 "$IMAGE_DIR/pip-download-$IMAGE.log")"
     "${BUILDAH[@]}" rm "$ctr" >/dev/null

@@ -29,7 +29,8 @@ ARG PIP_NO_INDEX
 ARG PIP_FIND_LINKS
 WORKDIR /opt/labkit
 COPY requirements/ requirements/
-RUN pip install --require-hashes -r requirements/learner.txt
+RUN pip install --require-hashes -r requirements/build.txt \
+    && pip install --require-hashes --no-build-isolation -r requirements/learner.txt
 
 # labkit itself, built by the locked hatchling. Its wheel carries the project files labkit reads
 # (curriculum, data registry, k8s/, docker/: labkit/paths.py), so lesson 14 and the pipeline's

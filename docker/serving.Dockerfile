@@ -26,7 +26,8 @@ ARG PIP_NO_INDEX
 ARG PIP_FIND_LINKS
 WORKDIR /app
 COPY requirements/ requirements/
-RUN pip install --require-hashes -r "${LOCK}"
+RUN pip install --require-hashes -r requirements/build.txt \
+    && pip install --require-hashes --no-build-isolation -r "${LOCK}"
 # Then labkit itself, built here by the locked hatchling (no build isolation: nothing unlocked).
 COPY pyproject.toml README.md ./
 COPY labkit/ labkit/

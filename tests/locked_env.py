@@ -3,7 +3,8 @@
 Used by the tests that check labkit where users stand: the wheel in a fresh environment
 (tests/test_wheel.py) and the deployment code with the newest Kubernetes client
 (tests/test_lock.py). Each environment is installed the way the Makefile and the images install
-theirs: ``pip install --require-hashes -r requirements/<lock>.txt``. It is kept under
+theirs: ``pip install --require-hashes -r requirements/build.txt``, then
+``pip install --require-hashes --no-build-isolation -r requirements/<lock>.txt``. It is kept under
 ``build/test-envs/`` keyed by the lock's and the interpreter's identity, so a second ``make
 test`` reuses it; a changed lock builds a new one. A half-built environment (no ``.complete``
 stamp) is thrown away and built again.
@@ -57,11 +58,15 @@ def locked_venv(name: str, lock: str, python: str, timeout: float = 1500) -> Pat
     ENVS.mkdir(parents=True, exist_ok=True)
     subprocess.run([python, "-m", "venv", str(folder)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    result = subprocess.run(
-        [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes",
-         "-r", str(lock_path)],
-        capture_output=True, text=True, env=env, timeout=timeout,
-    )  # fmt: skip
+    for options in (["-r", str(REPO / "requirements" / "build.txt")],  # its build tools first
+                    ["--no-build-isolation", "-r", str(lock_path)]):  # fmt: skip
+        result = subprocess.run(
+            [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--require-hashes", *options],
+            capture_output=True, text=True, env=env, timeout=timeout,
+        )  # fmt: skip
+        if result.returncode != 0:
+            break
     assert result.returncode == 0, (
         f"pip install --require-hashes -r requirements/{lock} with Python {version} failed:\n"
         + (result.stdout + result.stderr)[-4000:]

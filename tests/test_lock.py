@@ -116,6 +116,10 @@ def test_every_install_is_from_a_hashed_lock(path):
             continue
         locks = re.findall(r"-r\s+\"?\$?\{?([\w./$(){}-]+)", line)
         assert "--require-hashes" in line and locks, f"{path}: an unlocked install: {line}"
+        if locks != ["requirements/build.txt"]:  # nothing else is built by unlocked tools
+            assert "--no-build-isolation" in line, f"{path}: {line} builds in isolation"
+    if installs:  # the build tools are installed first
+        assert "-r requirements/build.txt" in installs[0], f"{path}: {installs[0]}"
 
 
 def test_ranges_and_the_lock_agree_on_the_kubernetes_client():
