@@ -56,8 +56,21 @@ lock-export: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+# Two lanes at once: the tests marked slow (the images, the wheel's fresh environment, the
+# second Kubernetes client: mostly downloads, disk and pip) beside the rest (the lessons: mostly
+# CPU), so that the slow lane's waiting does not add to the suite's time. Its report follows the
+# main lane's (and is in build/test-slow.log); either lane failing fails make test. The slow lane
+# has a data cache of its own (labkit's cache takes no lock: two lanes must not unpack the same
+# archive at once).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	@mkdir -p build
+	@LABKIT_DATA_DIR=$(CURDIR)/build/test-slow-lane/data \
+	$(BIN)/python -m pytest -m slow -p no:cacheprovider >build/test-slow.log 2>&1 & slow=$$!; \
+	$(BIN)/python -m pytest -m "not slow"; main=$$?; \
+	wait $$slow; slow_status=$$?; \
+	echo "=============== slow lane: pytest -m slow (build/test-slow.log) ==============="; \
+	cat build/test-slow.log; \
+	if [ $$main != 0 ] || [ $$slow_status != 0 ]; then exit 1; fi
 
 run: $(STAMP)
 	$(BIN)/labkit run --profile $(PROFILE) --out build/$(PROFILE)

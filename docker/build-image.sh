@@ -139,12 +139,14 @@ else
     say "wheels: pip download --require-hashes -r $LOCK, run in $BASE (its Python decides)"
     mkdir -p "$WHEELS"
     rm -f "$STAMP_FILE"
-    # The base image's own pip and Python 3.11 pick the files: the lock's markers (e.g.
-    # python_full_version < '3.11.5') are evaluated for the image, not for this host. The lock
-    # lists every package, so --no-deps. chroot isolation shares this host's network (PyPI);
-    # the files land in $WHEELS, which the build mounts read-only at /wheels.
-    # This host's trust store and proxy go in too: where a TLS-inspecting proxy stands between
-    # here and PyPI, pip in the container needs the same CA bundle as pip on the host.
+    # The base image's Python 3.11 picks the files: the lock's markers (e.g. python_full_version
+    # < '3.11.5') are evaluated for the image, not for this host. The lock lists every package,
+    # so --no-deps. pip is first brought to the lock's version in this throw-away container, so
+    # that it reads this host's pip cache (mounted; the files `make` already downloaded for
+    # .venv are not fetched again). chroot isolation shares this host's network (PyPI); the
+    # files land in $WHEELS, which the build mounts read-only at /wheels. This host's trust store
+    # and proxy go in too: where a TLS-inspecting proxy stands between here and PyPI, pip in the
+    # container needs the same CA bundle as pip on the host.
     NET_ARGS=()
     CA=${PIP_CERT:-$("$PYTHON" -m pip config get global.cert 2>/dev/null || true)}
     CA=${CA:-/etc/ssl/certs/ca-certificates.crt}
@@ -155,11 +157,18 @@ else
     for var in HTTPS_PROXY https_proxy HTTP_PROXY http_proxy NO_PROXY no_proxy PIP_INDEX_URL; do
         if [ -n "${!var:-}" ]; then NET_ARGS+=(--env "$var=${!var}"); fi
     done
+    PIP_CACHE=$("$PYTHON" -m pip cache dir 2>/dev/null || true)
+    if [ -n "$PIP_CACHE" ]; then
+        mkdir -p "$PIP_CACHE"
+        NET_ARGS+=(--volume "$PIP_CACHE:/root/.cache/pip")
+    fi
     ctr=$("${BUILDAH[@]}" from "$BASE")
     trap '"${BUILDAH[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
     "${BUILDAH[@]}" run --volume "$REPO/$WHEELS:/wheels" --volume "$REPO/requirements:/requirements:ro" \
-        ${NET_ARGS[@]+"${NET_ARGS[@]}"} "$ctr" -- pip download --quiet --no-cache-dir --disable-pip-version-check --no-deps \
-        --require-hashes --dest /wheels -r /requirements/build.txt -r "/$LOCK" >"$IMAGE_DIR/pip-download-$IMAGE.log" 2>&1 \
+        ${NET_ARGS[@]+"${NET_ARGS[@]}"} "$ctr" -- sh -ec "
+        pip install --quiet --disable-pip-version-check --require-hashes -r /requirements/build.txt
+        pip download --quiet --disable-pip-version-check --no-deps --require-hashes --dest /wheels \
+            -r /requirements/build.txt -r /$LOCK" >"$IMAGE_DIR/pip-download-$IMAGE.log" 2>&1 \
         || die "pip download failed (PyPI reachable?); last lines of $IMAGE_DIR/pip-download-$IMAGE.log:
 $(tail -n 15 "$IMAGE_DIR/pip-download-$IMAGE.log")"
     "${BUILDAH[@]}" rm "$ctr" >/dev/null

@@ -135,6 +135,7 @@ def test_ranges_and_the_lock_agree_on_the_kubernetes_client():
     assert newest in kubernetes.specifier and newest.major == cap.major - 1, (newest, cap)
 
 
+@pytest.mark.slow  # a fresh environment
 def test_deploy_with_the_newest_kubernetes_client():
     venv = locked_venv("kubernetes-newest", "kubernetes-newest.txt", sys.executable)
     python = str(venv / "bin" / "python")

@@ -481,7 +481,9 @@ def test_serving_dockerfile(repo):
     ]  # fmt: skip
     # the hashed lock (--build-arg LOCK=requirements/serving-gpu.txt: the GPU image), then labkit
     assert "ARG LOCK=requirements/serving.txt" in instructions
-    assert 'RUN pip install --require-hashes -r "${LOCK}"' in instructions
+    installs = " ".join(line for line in instructions if "pip install" in line)
+    assert "pip install --require-hashes -r requirements/build.txt" in installs
+    assert 'pip install --require-hashes --no-build-isolation -r "${LOCK}"' in installs
     assert "RUN pip install --no-deps --no-build-isolation ." in instructions
     for lock in ("serving.txt", "serving-gpu.txt"):
         assert (repo / "requirements" / lock).is_file(), lock

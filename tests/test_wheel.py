@@ -21,6 +21,7 @@ from locked_env import build_wheel, find_python, locked_venv, python_version
 from labkit import paths, pipelines
 
 IMAGE = "registry.example.org/team/labkit-serving-gpu:0.3.0"
+pytestmark = pytest.mark.slow  # a fresh environment of the whole lock: minutes
 
 
 @pytest.fixture(scope="module")

@@ -179,6 +179,33 @@ class RESTServerWithLimits(_RESTServer):
         app.add_middleware(PayloadLimitMiddleware, max_bytes=self.max_payload_bytes)
 
 
+#: seconds a new --workers process has to answer its first liveness ping
+WORKER_START_S = 60.0
+
+
+class MultiProcessServer(_RESTServerMultiProcess):
+    """KServe's ``--workers`` supervisor, with time for a worker to start.
+
+    KServe pings every worker twice a second and kills one that does not answer within 5 s, also
+    while it is still starting: a fresh interpreter that imports KServe and unpickles the model
+    server takes about that long on a busy 2-core node, so workers were killed and restarted
+    over and over. Here a worker gets :data:`WORKER_START_S` to answer its first ping; after
+    that KServe's own check (5 s) applies.
+    """
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._started: set[int | None] = set()
+
+    async def keep_subprocess_alive(self, sockets) -> None:
+        for process in self._processes:
+            if process.pid not in self._started:
+                # blocks like KServe's own ping; a worker that never answers is restarted below
+                if await asyncio.to_thread(process.is_alive, WORKER_START_S):
+                    self._started.add(process.pid)
+        await super().keep_subprocess_alive(sockets)
+
+
 class ModelServer(kserve.ModelServer):
     """``kserve.ModelServer`` that runs :class:`RESTServerWithLimits`.
 
@@ -213,7 +240,7 @@ class ModelServer(kserve.ModelServer):
             access_log=self.access_log,
         )
         if self.workers > 1:
-            self._rest_multiprocess_server = _RESTServerMultiProcess(
+            self._rest_multiprocess_server = MultiProcessServer(
                 _FASTAPI_APP,
                 self.dataplane,
                 self.model_repository_extension,
