@@ -12,11 +12,13 @@ stamp) is thrown away and built again.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -78,8 +80,6 @@ def locked_venv(name: str, lock: str, python: str, timeout: float = 1500) -> Pat
 def build_wheel(out: Path) -> Path:
     """labkit's wheel, built from this checkout by the locked hatchling (no build isolation, as
     the images build it)."""
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "--wheel-dir", str(out), str(REPO)],
@@ -132,8 +132,6 @@ def image_pins(freeze: str) -> dict[str, str]:
 def find_python(version: str) -> str | None:
     """An interpreter of that version (``"3.12"``) that runs: on PATH, or pyenv's (whose shims
     fail for versions that are not active); None when there is none."""
-    import glob
-
     candidates = [shutil.which(f"python{version}")]
     candidates += sorted(
         glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))
