@@ -224,7 +224,7 @@ say "build: buildah bud --isolation chroot --from $BASE -f $DOCKERFILE -t $TAG"
 if [ "$CHECK" = 0 ]; then say "done (check skipped)"; exit 0; fi
 if [ "$IMAGE" = learner ]; then
     say "check: docker/check-learner-image.py $TAG (as k8s/jupyterhub/values.yaml starts it)"
-    BUILDAH_ROOT=${BUILDAH_ROOT:-} "$PYTHON" docker/check-learner-image.py --tag "$TAG" \
+    "$PYTHON" docker/check-learner-image.py --tag "$TAG" \
         --out "${LABKIT_IMAGE_CHECK_OUT:-$IMAGE_DIR/learner-check}"
     say "done: $TAG built, and lessons ran in it (report: $IMAGE_DIR/learner-check)"
     exit 0

@@ -90,6 +90,29 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
+def lock_entries(lock: Path) -> list[tuple[str, str, str, list[str]]]:
+    """Every pin of a hashed requirements file: ``(name, version, marker, [hashes])``, the name
+    normalised (``a_b`` -> ``a-b``), the marker ``""`` when there is none.
+
+    Raises:
+        AssertionError: a requirement that is not pinned with ``==``.
+    """
+    text = re.sub(r"\\\n\s*", " ", lock.read_text())
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        requirement_text, *hashes = line.split(" --hash=")
+        spec, _, marker = requirement_text.partition(";")
+        requirement = Requirement(spec.strip())
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"{lock.name}: {line[:80]} is not pinned with =="
+        name = requirement.name.lower().replace("_", "-")
+        entries.append((name, specifier.version, marker.strip(), hashes))
+    return entries
+
+
 def locked_pins(lock: Path, python_full_version: str) -> dict[str, str]:
     """``{name: version}`` that ``pip install -r lock`` installs on Linux x86-64 with that
     Python (the lock's environment markers evaluated for it)."""
@@ -104,18 +127,11 @@ def locked_pins(lock: Path, python_full_version: str) -> dict[str, str]:
         "platform_python_implementation": "CPython",
         "extra": "",
     }
-    text = re.sub(r"\\\n\s*", " ", lock.read_text())
-    pins = {}
-    for line in text.splitlines():
-        line = line.split(" --hash=")[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        spec, _, marker = line.partition(";")
-        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
-            continue
-        requirement = Requirement(spec.strip())
-        pins[requirement.name.lower().replace("_", "-")] = next(iter(requirement.specifier)).version
-    return pins
+    return {
+        name: version
+        for name, version, marker, _ in lock_entries(lock)
+        if not marker or Marker(marker).evaluate(environment)
+    }
 
 
 def image_pins(freeze: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from locked_env import locked_venv
+from locked_env import lock_entries, locked_venv
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -37,19 +37,10 @@ def uv() -> str:
 
 
 def pins(lock: Path) -> dict[str, tuple[str, list[str]]]:
-    """``{name: (version, [hashes])}`` of a hashed requirements file (markers dropped, the
-    first pin of a name when markers give it two)."""
-    text = re.sub(r"\\\n\s*", " ", lock.read_text())
+    """``{name: (version, [hashes])}``, the first pin of a name when markers give it two."""
     found: dict[str, tuple[str, list[str]]] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        spec, *hashes = line.split(" --hash=")
-        requirement = Requirement(spec.split(";")[0].strip())
-        (specifier,) = requirement.specifier
-        assert specifier.operator == "==", f"{lock.name}: {line[:80]} is not pinned with =="
-        found.setdefault(requirement.name.lower(), (specifier.version, hashes))
+    for name, version, _, hashes in lock_entries(lock):
+        found.setdefault(name, (version, hashes))
     return found
 
 
