@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,10 @@ from labkit.serving.protocol import (
     BadRequest,
     InputSpec,
     OutputSpec,
+    RequestTooLarge,
+    check_instance_count,
     check_v2_array,
+    check_v2_shape,
     instances_to_array,
     parse_v1_body,
     predictions,
@@ -170,6 +174,41 @@ def test_v2_arrays_are_checked():
         check_v2_array(np.array([["a"] * 4], dtype=object), "BYTES", NUMBER_SPEC)
 
 
+def test_v2_shapes_are_sizes_that_fit_the_data():
+    assert check_v2_shape([2, 1], 2, max_instances=8) == (2, 1)
+    assert check_v2_shape([2, 3], None, max_instances=8) == (2, 3)  # binary data: NumPy checks
+    for shape, message in [
+        ([-1], "integer >= 0"),
+        ([2, -3], "Dimension 1"),
+        ([1.5], "integer >= 0"),
+        ([True], "integer >= 0"),
+        ([], "non-empty list"),
+        ("2", "non-empty list"),
+        ([1] * 33, "33 dimensions"),
+        ([3], "holds 3 elements, but its data has 1"),
+        ([1, 2**62], "elements"),
+    ]:
+        with pytest.raises(BadRequest, match=message):
+            check_v2_shape(shape, 1, max_instances=8)
+    with pytest.raises(RequestTooLarge, match="at most 8 per request") as caught:
+        check_v2_shape([9], 9, max_instances=8)
+    assert caught.value.status == 413
+
+
+def test_instance_count_is_bounded():
+    check_instance_count(1024, 1024)
+    with pytest.raises(RequestTooLarge, match="1,025 instances; this server takes at most 1,024"):
+        check_instance_count(1025, 1024)
+
+
+def test_numeric_instances_nested_deeper_than_the_model_fail_cleanly():
+    deep: list = [1.0]
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    with pytest.raises(BadRequest, match="nested deeper than the model's input"):
+        instances_to_array([deep], NUMBER_SPEC)
+
+
 def test_predictions_for_sigmoid_softmax_and_raw_outputs():
     sigmoid = predictions(np.array([[0.9], [0.2]]), OutputSpec("sigmoid", ("neg", "pos")))
     assert [p["label"] for p in sigmoid] == ["pos", "neg"]
@@ -259,6 +298,40 @@ def test_micro_batcher_joins_concurrent_requests_and_isolates_failures():
     assert max(calls) <= 8
 
 
+def test_micro_batcher_cuts_a_large_request_into_model_batches():
+    """A request of more than max_batch_size instances never reaches the model in one call,
+    and the other clients' requests are answered between its parts."""
+    from labkit.serving.model import MicroBatcher
+
+    calls = []
+
+    def fn(batch):
+        calls.append(batch[:, 0].tolist())
+        time.sleep(0.01)
+        return {"out": batch * 2, "id": batch[:, :1]}
+
+    async def scenario():
+        batcher = MicroBatcher(fn, max_batch_size=64)
+        large = np.arange(150 * 2).reshape(150, 2)
+
+        async def small_later():
+            await asyncio.sleep(0.005)  # arrives while the first part runs
+            return await batcher(np.full((1, 2), -7))
+
+        results = await asyncio.gather(batcher(large), small_later())
+        batcher.close()
+        return large, results
+
+    large, (answer, small) = asyncio.run(scenario())
+    assert max(len(c) for c in calls) <= 64, [len(c) for c in calls]
+    np.testing.assert_array_equal(answer["out"], large * 2)  # in order, every row
+    np.testing.assert_array_equal(answer["id"][:, 0], large[:, 0])
+    assert small["out"].tolist() == [[-14, -14]]
+    small_call = next(i for i, c in enumerate(calls) if -7 in c)
+    last_large_call = max(i for i, c in enumerate(calls) if large[-1, 0] in c)
+    assert small_call < last_large_call, f"the small request waited for all of it: {calls}"
+
+
 # --- the served model over HTTP --------------------------------------------------------------
 
 
@@ -317,6 +390,8 @@ def test_client_raises_the_servers_message(server):
     with pytest.raises(ServingError, match="takes text") as caught:
         server.client.predict([1, 2, 3])
     assert caught.value.status == 400
+    assert re.fullmatch(r"[0-9a-f]{12}", caught.value.error_id)  # the id of its log line
+    assert f"error {caught.value.error_id}: HTTP 400" in server.logs(tail=None)
     with pytest.raises(ServingError) as caught:
         Client(server.url, "no-such-model").predict(["a"])
     assert caught.value.status == 404 and "no-such-model" in caught.value.message
@@ -370,7 +445,7 @@ BAD_REQUESTS = [
             {"inputs": [{"name": "review", "shape": [3], "datatype": "BYTES", "data": ["a"]}]}
         ).encode(),
         400,
-        "does not fit shape",
+        "holds 3 elements, but its data has 1",
     ),
     ("v2 malformed JSON", V2, b'{"inputs": [', 422, "JSON decode error"),
     ("unknown model", "/v1/models/nope:predict", b'{"instances": ["a"]}', 404, "nope"),

@@ -1,7 +1,16 @@
-"""KServe's ``ModelServer`` with a bind address, a request-size limit and labkit's model.
+"""KServe's ``ModelServer`` with a bind address, request limits, safe errors and labkit's model.
 
 KServe 0.21's REST server always binds ``0.0.0.0`` and has no limit on request bodies; the two
-subclasses here add both and otherwise run KServe's own code (routes, error handlers, metrics).
+subclasses here add both and otherwise run KServe's own code (routes, metrics). Three more
+changes make the server safe to expose:
+
+* **Errors without internals**: a short message and an id that is also in the log, with the
+  traceback (:mod:`labkit.serving.errors`).
+* **Only the routes it serves.** KServe's model repository routes (``/v2/repository/...``:
+  anyone could unload the model) and the v1 ``:explain`` route (no explainer) answer 404.
+* **Its own OpenAPI document** at ``/openapi.json`` (:mod:`labkit.serving.openapi`), with the
+  v1 request body, the model name, the limits and the error answers written in.
+
 Two performance details: with ``access_log=False`` KServe's per-request timing middleware (whose
 only output is a log line) is left out, and the objects alive at start-up are frozen out of the
 garbage collector's reach (``gc.freeze``), so a full collection does not stall requests.
@@ -13,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import warnings
 
+from labkit.serving.errors import install_error_handlers, json_response
 from labkit.serving.model import kserve  # imported with sys.argv hidden from its parser
-from labkit.serving.server import DEFAULT_MAX_PAYLOAD_BYTES
+from labkit.serving.openapi import install_openapi, is_removed
+from labkit.serving.protocol import DEFAULT_MAX_PAYLOAD_BYTES
 
 # (attributes, not `from kserve... import`: kserve must be imported through labkit.serving.model)
 _FASTAPI_APP = kserve.constants.FASTAPI_APP_IMPORT_STRING
@@ -27,11 +37,16 @@ _GRPCServer = kserve.protocol.grpc.server.GRPCServer
 _RESTServer = kserve.protocol.rest.server.RESTServer
 _RESTServerMultiProcess = kserve.protocol.rest.multiprocess.server.RESTServerMultiProcess
 
-__all__ = ["ModelServer", "RESTServerWithLimits", "PayloadLimitMiddleware"]
-
 # KServe 0.21 uses FastAPI's ORJSONResponse, which recent FastAPI deprecates: not ours to fix.
 # (Here, not in serve(): --workers processes import this module too.)
 warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
+
+__all__ = [
+    "ModelServer",
+    "RESTServerWithLimits",
+    "PayloadLimitMiddleware",
+    "RemovedRoutesMiddleware",
+]
 
 
 class PayloadLimitMiddleware:
@@ -57,16 +72,19 @@ class PayloadLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        where = f"{scope['method']} {scope['path']}"
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 size = int(declared)
             except ValueError:
-                await _json_response(send, 400, f"Bad Content-Length header: {declared!r}.")
+                await json_response(
+                    send, 400, f"Bad Content-Length header: {declared[:40]!r}.", where
+                )
                 return
             if size > self.max_bytes:
                 await self._drain(receive)
-                await self._too_large(send, size)
+                await self._too_large(send, size, where)
                 return
         body = bytearray()
         more = True
@@ -79,17 +97,18 @@ class PayloadLimitMiddleware:
             if len(body) > self.max_bytes:
                 if more:
                     await self._drain(receive)
-                await self._too_large(send, None)
+                await self._too_large(send, None, where)
                 return
         if _is_json(headers):
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as error:
-                await _json_response(
+                await json_response(
                     send,
                     400,
                     f"The request body is not valid UTF-8 (byte {body[error.start]:#04x} at "
                     f"position {error.start}): JSON must be UTF-8 encoded text.",
+                    where,
                 )
                 return
         replayed = False
@@ -113,14 +132,15 @@ class PayloadLimitMiddleware:
             if not message.get("more_body", False):
                 return
 
-    async def _too_large(self, send, size: int | None) -> None:
+    async def _too_large(self, send, size: int | None, where: str) -> None:
         got = f"{size:,} bytes" if size is not None else "more than that"
-        await _json_response(
+        await json_response(
             send,
             413,
             f"Request body too large: the limit is {self.max_bytes:,} bytes, got {got}. "
             "Send fewer instances per request (or start the server with a larger "
             "--max-payload-bytes).",
+            where,
         )
 
 
@@ -131,25 +151,28 @@ def _is_json(headers: dict[bytes, bytes]) -> bool:
     return content_type in (b"", b"application/json") or content_type.endswith(b"+json")
 
 
-async def _json_response(send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+class RemovedRoutesMiddleware:
+    """ASGI middleware: HTTP 404 for :data:`REMOVED_ROUTES`, before KServe's routes see them.
+
+    (A middleware, not a change to the app's routes: FastAPI 0.165 includes routers lazily.)
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and is_removed(scope["path"]):
+            where = f"{scope['method']} {scope['path']}"
+            await json_response(send, 404, "Not Found: this server has no such route.", where)
+            return
+        await self.app(scope, receive, send)
 
 
 class RESTServerWithLimits(_RESTServer):
-    """KServe's REST server bound to ``host``, with :class:`PayloadLimitMiddleware` and an
-    optional access log (uvicorn's)."""
+    """KServe's REST server bound to ``host``, with :class:`PayloadLimitMiddleware`, an
+    optional access log (uvicorn's), error answers without internals
+    (:func:`install_error_handlers`), only the routes it serves
+    (:class:`RemovedRoutesMiddleware`) and its own OpenAPI document (:func:`install_openapi`)."""
 
     def __init__(self, *args, host: str, max_payload_bytes: int, access_log: bool, **kw):
         super().__init__(*args, **kw)
@@ -163,6 +186,10 @@ class RESTServerWithLimits(_RESTServer):
             if not model.ready:
                 model.load()
         super().create_application()
+        app = kserve.model_server.app  # the app KServe's create_application built on
+        install_error_handlers(app)
+        models = list(self.dataplane.model_registry.get_models().values())
+        install_openapi(app, models, self.max_payload_bytes)
         if not self.config.access_log:  # also KServe's two timing lines per request
             logging.getLogger("kserve.trace").setLevel(logging.WARNING)
         # TensorFlow, Keras and KServe leave ~600k long-lived objects; a full garbage collection
@@ -177,6 +204,7 @@ class RESTServerWithLimits(_RESTServer):
         if self.config.access_log:
             super()._add_middlewares(app)
         app.add_middleware(PayloadLimitMiddleware, max_bytes=self.max_payload_bytes)
+        app.add_middleware(RemovedRoutesMiddleware)  # added last: runs first
 
 
 #: seconds a new --workers process has to answer its first liveness ping

@@ -37,12 +37,15 @@ class ServingError(RuntimeError):
         status: the HTTP status code (e.g. 400, 413, 503).
         message: the server's explanation (the ``error`` or ``detail`` field of its JSON reply).
         url: the URL that was requested.
+        error_id: the id labkit.serving gives every error answer, which also starts the error's
+            line in the server's log (None from servers that give none).
     """
 
-    def __init__(self, status: int, message: str, url: str):
+    def __init__(self, status: int, message: str, url: str, error_id: str | None = None):
         self.status = status
         self.message = message
         self.url = url
+        self.error_id = error_id
         kind = "bad request" if 400 <= status < 500 else "server error"
         super().__init__(f"HTTP {status} ({kind}) from {url}: {message}")
 
@@ -77,7 +80,9 @@ class Client:
         url = self.url + path
         response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         if response.status_code >= 400:
-            raise ServingError(response.status_code, _error_message(response), url)
+            raise ServingError(
+                response.status_code, _error_message(response), url, _error_id(response)
+            )
         return response
 
     def predict(self, instances: Sequence[Any]) -> list:
@@ -191,6 +196,14 @@ def _error_message(response: requests.Response) -> str:
     return str(body)[:2000]
 
 
+def _error_id(response: requests.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -271,6 +284,7 @@ def start_server(
     workers: int = 1,
     max_payload_bytes: int | None = None,
     extra_args: Sequence[str] = (),
+    launcher: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     timeout: float = 180.0,
     log_path: str | os.PathLike | None = None,
@@ -288,6 +302,9 @@ def start_server(
         workers: server processes (see ``--workers``).
         max_payload_bytes: request-size limit (default 1 MiB).
         extra_args: more command-line flags, e.g. ``["--max-batch-size", "32"]``.
+        launcher: a command that runs the server command it is given, e.g. ``["taskset",
+            "-c", "0"]`` (one CPU core) or ``["nice"]``; it must ``exec`` it, so that ``stop()``
+            reaches the server.
         env: extra environment variables for the server.
         timeout: seconds to wait for readiness (loading TensorFlow and the model takes 10-30 s).
         log_path: where the server's output goes (default: a temporary file).
@@ -327,7 +344,7 @@ def start_server(
         command += ["--labels", ",".join(labels)]
     if max_payload_bytes is not None:
         command += ["--max-payload-bytes", str(max_payload_bytes)]
-    command += list(extra_args)
+    command = [*launcher, *command, *extra_args]
     if log_path is None:
         handle, log_name = tempfile.mkstemp(prefix=f"labkit-serving-{name}-", suffix=".log")
         os.close(handle)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import sys
 import uuid
@@ -27,11 +28,14 @@ from typing import Any
 import numpy as np
 
 from labkit.serving.protocol import (
+    DEFAULT_MAX_INSTANCES,
     V2_DATATYPES,
     BadRequest,
     InputSpec,
     OutputSpec,
+    check_instance_count,
     check_v2_array,
+    check_v2_shape,
     instances_to_array,
     parse_v1_body,
     predictions,
@@ -55,7 +59,10 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse 
 from kserve.utils.numpy_codec import from_np_dtype  # noqa: E402
 from prometheus_client import Histogram  # noqa: E402
 
-__all__ = ["KerasModel", "MicroBatcher", "ModelLoadError"]
+__all__ = ["KerasModel", "MicroBatcher", "ModelLoadError", "InvalidRequest", "ModelFailed"]
+
+#: the server's log: request errors (with their id) and the tracebacks of model failures
+log = logging.getLogger("labkit.serving")
 
 BATCH_INSTANCES = Histogram(
     "labkit_batch_instances",
@@ -75,21 +82,49 @@ class ModelLoadError(RuntimeError):
     """The model file cannot be served (missing, unreadable, or an unsupported signature)."""
 
 
+class InvalidRequest(InvalidInput):
+    """KServe's ``InvalidInput`` (HTTP 400) with the status of the :class:`BadRequest` behind it
+    (413 for :class:`~labkit.serving.protocol.RequestTooLarge`)."""
+
+    def __init__(self, error: BadRequest):
+        super().__init__(str(error))
+        self.status = error.status
+
+
+def new_error_id() -> str:
+    """A short random id that ties an error answer to its line in the server's log."""
+    return uuid.uuid4().hex[:12]
+
+
+class ModelFailed(InferenceError):
+    """The model raised on a request (HTTP 500). The message says so and gives ``error_id``; the
+    exception and its traceback are in the server's log under that id, never in the answer."""
+
+    def __init__(self, error_id: str):
+        super().__init__(
+            f"The model failed on this request (error id {error_id}); the server's log has "
+            "the details under that id."
+        )
+        self.error_id = error_id
+
+
 class MicroBatcher:
     """Join concurrent requests into one model call.
 
     Requests queue up while the model is busy; when it is free, everything queued (up to
     ``max_batch_size`` instances) runs as one batch in a dedicated thread, and each request gets
-    its own rows back. At low load a request runs alone at once (no added latency); under load the
-    batches grow by themselves. ``max_wait_ms`` > 0 additionally waits that long for company
-    before a call (the latency/throughput trade-off of TensorFlow Serving's batching
-    ``batch_timeout_micros``).
+    its own rows back. A request of more than ``max_batch_size`` instances is cut into batches
+    of ``max_batch_size`` that join the queue one after the other, so no model call is ever
+    larger (the model's working memory is bounded whatever the request) and other clients'
+    requests are answered between them. At low load a request runs alone at once (no added
+    latency); under load the batches grow by themselves. ``max_wait_ms`` > 0 additionally waits
+    that long for company before a call (the latency/throughput trade-off of TensorFlow
+    Serving's batching ``batch_timeout_micros``).
 
     Args:
         fn: the model call, ``(N, ...) array -> {output name: (N, ...) array}``; runs in one
             worker thread, never concurrently with itself.
-        max_batch_size: instances per model call at most (a single larger request still runs,
-            alone).
+        max_batch_size: instances per model call at most.
         max_wait_ms: how long to wait for more requests before a call that is not full.
         name: the model name for the Prometheus metrics.
 
@@ -116,7 +151,19 @@ class MicroBatcher:
         self._worker: asyncio.Task | None = None
 
     async def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Run ``batch`` (N instances) through the model, together with concurrent requests."""
+        """Run ``batch`` (N instances) through the model, together with concurrent requests.
+
+        Returns:
+            ``{output name: (N, ...) array}``, row i answering instance i.
+        """
+        if len(batch) <= self.max_batch_size:
+            return await self._submit(batch)
+        parts = []
+        for start in range(0, len(batch), self.max_batch_size):
+            parts.append(await self._submit(batch[start : start + self.max_batch_size]))
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    async def _submit(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((batch, future))
@@ -154,10 +201,14 @@ class MicroBatcher:
             for (_, future), result in zip(group, results, strict=True):
                 if future.done():
                     continue
-                if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    future.cancel()
+                elif isinstance(result, BaseException):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+            if isinstance(results[0], asyncio.CancelledError):
+                raise results[0]  # this task was cancelled (the server stops): stop draining
 
     def _run_group(self, batches: list[np.ndarray]) -> list[Any]:
         if len(batches) == 1:
@@ -265,6 +316,8 @@ class KerasModel(kserve.Model):
             raw), or force ``"sigmoid"``, ``"softmax"`` or ``"raw"``.
         threshold: a sigmoid output >= threshold is ``labels[1]``.
         max_batch_size, max_wait_ms: see :class:`MicroBatcher`.
+        max_instances: instances per request at most; more are refused with HTTP 413
+            (:data:`labkit.serving.protocol.DEFAULT_MAX_INSTANCES`).
         jit: run the model XLA-compiled where possible (see :meth:`_with_xla`); ``self.xla``
             then says whether it is on.
 
@@ -283,15 +336,22 @@ class KerasModel(kserve.Model):
         threshold: float = 0.5,
         max_batch_size: int = 64,
         max_wait_ms: float = 0.0,
+        max_instances: int = DEFAULT_MAX_INSTANCES,
         jit: bool = True,
     ):
         super().__init__(name)
+        if max_batch_size < 1 or max_instances < 1:
+            raise ValueError(
+                f"max_batch_size and max_instances must be at least 1, got {max_batch_size} "
+                f"and {max_instances}"
+            )
         self.model_path = Path(model_path)
         self.labels = tuple(labels) if labels else None
         self.output = output
         self.threshold = threshold
         self.max_batch_size = max_batch_size
         self.max_wait_ms = max_wait_ms
+        self.max_instances = max_instances
         self.jit = jit
         self.xla: str | None = None
         self.keras_model = None
@@ -428,7 +488,7 @@ class KerasModel(kserve.Model):
 
         def xla_call(batch: np.ndarray) -> dict[str, np.ndarray]:
             n = len(batch)
-            if n > self.max_batch_size:  # one large request: no compiled shape for it
+            if n > self.max_batch_size:  # not from the MicroBatcher: no compiled shape for it
                 return call(batch)
             x = tf.constant(batch, dtype=spec_dtype)
             if pre_fn is not None:
@@ -493,14 +553,17 @@ class KerasModel(kserve.Model):
         """Decode a v1 body (dict or raw bytes) or a v2 ``InferRequest`` into a checked batch.
 
         Raises:
-            InvalidInput: (HTTP 400) with what was wrong with the request.
+            InvalidRequest: (HTTP 400, or 413 for more than ``max_instances`` instances) with
+                what was wrong with the request.
         """
         try:
             if isinstance(payload, InferRequest):
                 return _Request(self._v2_batch(payload), payload)
-            return _Request(instances_to_array(parse_v1_body(payload), self.input_spec))
+            instances = parse_v1_body(payload)
+            check_instance_count(len(instances), self.max_instances)  # before decoding them
+            return _Request(instances_to_array(instances, self.input_spec))
         except BadRequest as error:
-            raise InvalidInput(str(error)) from None
+            raise InvalidRequest(error) from None
 
     def _v2_batch(self, request: InferRequest) -> np.ndarray:
         if len(request.inputs) != 1:
@@ -514,6 +577,13 @@ class KerasModel(kserve.Model):
                 f"Input {tensor.name!r} has datatype {tensor.datatype!r}; the Open Inference "
                 f"Protocol's are {', '.join(V2_DATATYPES)}."
             )
+        data = getattr(tensor, "_data", None)  # JSON data; None for the binary extension
+        count = (
+            len(data)
+            if isinstance(data, list) and not any(isinstance(item, list) for item in data)
+            else None
+        )
+        check_v2_shape(tensor.shape, count, self.max_instances)
         try:
             array = tensor.as_numpy()
         except (ValueError, TypeError) as error:
@@ -530,9 +600,14 @@ class KerasModel(kserve.Model):
         try:
             outputs = await self._batcher(payload.batch)
         except Exception as error:
-            raise InferenceError(
-                f"The model failed on this request: {type(error).__name__}: {error}"
-            ) from error
+            error_id = new_error_id()
+            log.error(
+                "error %s: the model failed on a batch of shape %s",
+                error_id,
+                payload.batch.shape,
+                exc_info=error,
+            )
+            raise ModelFailed(error_id) from None
         return _Result(payload, outputs)
 
     async def postprocess(

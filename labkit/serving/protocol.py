@@ -28,6 +28,11 @@ import numpy as np
 
 __all__ = [
     "BadRequest",
+    "RequestTooLarge",
+    "DEFAULT_MAX_INSTANCES",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "check_instance_count",
+    "check_v2_shape",
     "InputSpec",
     "OutputSpec",
     "parse_v1_body",
@@ -54,11 +59,103 @@ V2_DATATYPES = {
 }
 """Open Inference Protocol tensor datatypes and the NumPy dtypes they decode to."""
 
+DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
+"""Request bodies above this many bytes get HTTP 413 (``--max-payload-bytes``)."""
+
+DEFAULT_MAX_INSTANCES = 1024
+"""Instances per request at most (``--max-instances``); more get HTTP 413.
+
+Why 1,024: a request's instances run through the model in batches of at most
+``--max-batch-size`` (64), so the model's working memory does not grow with the request; what
+does grow is the decoded request and its answer, about 0.5 KiB of Python objects per instance,
+and the time the request holds the model (1,024 reviews are about 2 s of the lesson-08 LSTM on
+one core). Both stay far inside the 2 GiB memory limit of ``k8s/serving/overlays/cpu``
+(``tests/test_serving_hostile.py`` sends the largest accepted request to a server held to that
+limit)."""
+
+MAX_V2_DIMENSIONS = 32
+"""A v2 tensor's shape has at most this many dimensions (NumPy's own limit is 64)."""
+
 _EXAMPLE_STRING = '{"instances": ["a first review", "a second review"]}'
 
 
 class BadRequest(ValueError):
-    """A request the model cannot answer; the message says what was wrong and what to send."""
+    """A request the model cannot answer; the message says what was wrong and what to send.
+
+    ``status`` is the HTTP status it is answered with (400 Bad Request).
+    """
+
+    status = 400
+
+
+class RequestTooLarge(BadRequest):
+    """A request with more instances than the server takes (HTTP 413 Content Too Large,
+    RFC 9110 section 15.5.14); the message names the limit."""
+
+    status = 413
+
+
+def check_instance_count(count: int, max_instances: int) -> None:
+    """Refuse a request of more than ``max_instances`` instances.
+
+    Raises:
+        RequestTooLarge: ``count > max_instances``; the message names the limit and what to do.
+    """
+    if count > max_instances:
+        raise RequestTooLarge(
+            f"The request has {count:,} instances; this server takes at most "
+            f"{max_instances:,} per request. Split them over several requests (or start the "
+            "server with a larger --max-instances)."
+        )
+
+
+def check_v2_shape(shape: Any, element_count: int | None, max_instances: int) -> tuple[int, ...]:
+    """Check an Open Inference Protocol tensor shape before its data is reshaped to it.
+
+    Every dimension must be a non-negative integer (the protocol has no ``-1`` in requests: that
+    means "any size" only in model metadata), there are at most :data:`MAX_V2_DIMENSIONS`, the
+    first (the instances) is at most ``max_instances``, and the product of the dimensions is the
+    number of data elements sent.
+
+    Args:
+        shape: the input's ``shape`` as sent (a list of integers).
+        element_count: how many elements its ``data`` holds (None: not known before decoding,
+            e.g. binary data; NumPy's reshape then checks it).
+        max_instances: see :func:`check_instance_count`.
+
+    Returns:
+        The shape as a tuple of ints.
+
+    Raises:
+        BadRequest: a dimension that is negative or not an integer, too many dimensions, or a
+            shape that does not fit the data.
+        RequestTooLarge: more than ``max_instances`` instances.
+    """
+    if not isinstance(shape, list | tuple) or not shape:
+        raise BadRequest(
+            f"The input's shape must be a non-empty list of sizes, e.g. [2] for two reviews; "
+            f"got {shape!r:.100}."
+        )
+    if len(shape) > MAX_V2_DIMENSIONS:
+        raise BadRequest(
+            f"The input's shape has {len(shape)} dimensions; at most {MAX_V2_DIMENSIONS} are "
+            "accepted."
+        )
+    for i, size in enumerate(shape):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise BadRequest(
+                f"Dimension {i} of the input's shape is {size!r:.40}: every dimension must be "
+                "a size, an integer >= 0 (-1 means 'any size' only in the model's metadata, "
+                "GET /v2/models/<name>)."
+            )
+    check_instance_count(shape[0], max_instances)
+    total = math.prod(shape)
+    if element_count is not None and total != element_count:
+        raise BadRequest(
+            f"The input's shape {list(shape)} holds {total:,} elements, but its data has "
+            f"{element_count:,}: send as many elements as the shape says."
+        )
+    return tuple(shape)
 
 
 @dataclass(frozen=True)
@@ -253,7 +350,7 @@ def instances_to_array(instances: Sequence[Any], spec: InputSpec) -> np.ndarray:
             array = np.empty(len(rows), dtype=object)  # ragged: reported by check_shape
         return check_shape(array, spec)
     for i, inst in enumerate(instances):
-        _check_numeric(inst, f"instance {i}", spec)
+        _check_numeric(inst, f"instance {i}", spec, len(spec.shape))
     try:
         array = np.asarray(instances, dtype=spec.dtype)
     except (ValueError, TypeError, OverflowError) as error:
@@ -265,10 +362,16 @@ def instances_to_array(instances: Sequence[Any], spec: InputSpec) -> np.ndarray:
     return check_shape(array, spec)
 
 
-def _check_numeric(value: Any, where: str, spec: InputSpec) -> None:
+def _check_numeric(value: Any, where: str, spec: InputSpec, depth: int) -> None:
+    """Check one instance's numbers; ``depth``: how many list levels may still follow (the
+    model's rank bounds the recursion, however deep a hostile request nests its lists)."""
     if isinstance(value, list):
+        if depth <= 0:
+            raise BadRequest(
+                f"{where} is a list nested deeper than the model's input ({spec.describe()})."
+            )
         for j, item in enumerate(value):
-            _check_numeric(item, f"{where}[{j}]", spec)
+            _check_numeric(item, f"{where}[{j}]", spec, depth - 1)
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(

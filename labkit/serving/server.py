@@ -17,10 +17,13 @@ until loaded), ``POST /v1/models/<name>:predict`` (TensorFlow Serving REST), ``G
 /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2/models/<name>`` (metadata), ``POST
 /v2/models/<name>/infer`` (Open Inference Protocol), ``GET /metrics`` (Prometheus).
 
-labkit adds three things KServe 0.21 lacks: a bind address (KServe always binds 0.0.0.0; the
-default here is 127.0.0.1, pass ``--host 0.0.0.0`` in a container), a request-size limit (HTTP
-413 above ``--max-payload-bytes``) and request batching (:class:`~labkit.serving.model.
-MicroBatcher`). gRPC is off unless ``--grpc-port`` is given.
+labkit adds what KServe 0.21 lacks: a bind address (KServe always binds 0.0.0.0; the default
+here is 127.0.0.1, pass ``--host 0.0.0.0`` in a container), bounded work per request (HTTP 413
+above ``--max-payload-bytes`` or ``--max-instances``; an accepted request runs through the model
+in batches of at most ``--max-batch-size``), request batching (:class:`~labkit.serving.model.
+MicroBatcher`), error answers without internals (a short message and an id; the traceback is in
+the log under that id) and an OpenAPI document of its own routes and limits at
+``/openapi.json`` (see :mod:`labkit.serving.app`). gRPC is off unless ``--grpc-port`` is given.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from labkit.serving.protocol import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
+
 DEFAULT_PORT = 8080
-DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -64,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="larger request bodies get HTTP 413 (default 1 MiB)",
     )
     parser.add_argument(
+        "--max-instances",
+        type=int,
+        default=DEFAULT_MAX_INSTANCES,
+        help=f"requests with more instances get HTTP 413 (default {DEFAULT_MAX_INSTANCES:,}; an "
+        "accepted request runs through the model in batches of --max-batch-size)",
+    )
+    parser.add_argument(
         "--labels",
         help="comma-separated class names in index order (default negative,positive for a "
         "sigmoid output, 0,1,... for softmax)",
@@ -79,7 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.5, help="sigmoid: p >= threshold is labels[1]"
     )
     parser.add_argument(
-        "--max-batch-size", type=int, default=64, help="instances per batched model call (64)"
+        "--max-batch-size",
+        type=int,
+        default=64,
+        help="instances per model call at most, joined from concurrent requests or cut from a "
+        "large one (64)",
     )
     parser.add_argument(
         "--max-wait-ms",
@@ -140,6 +155,7 @@ def serve(
     host: str = "127.0.0.1",
     workers: int = 1,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    max_instances: int = DEFAULT_MAX_INSTANCES,
     labels: Sequence[str] | None = None,
     output: str = "auto",
     threshold: float = 0.5,
@@ -159,6 +175,7 @@ def serve(
         port, host: where to listen (``host="0.0.0.0"``: every interface, for containers).
         workers: server processes sharing the port (each loads its own copy of the model).
         max_payload_bytes: request bodies above this get HTTP 413.
+        max_instances: requests with more instances get HTTP 413.
         labels, output, threshold, max_batch_size, max_wait_ms: see
             :class:`labkit.serving.model.KerasModel`.
         grpc_port: also serve KServe's gRPC v2 there (default: no gRPC).
@@ -182,6 +199,7 @@ def serve(
         threshold=threshold,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        max_instances=max_instances,
         jit=jit,
     )
     model.load()
@@ -189,7 +207,9 @@ def serve(
         f"labkit.serving: model {model.name!r} from {model_path}: {model.input_spec.describe()}; "
         f"predictions: {model.output_spec.kind}"
         + (f" {list(model.output_spec.labels)}" if model.output_spec.labels else "")
-        + f"; XLA {model.xla or 'off (--no-jit)'}",
+        + f"; XLA {model.xla or 'off (--no-jit)'}"
+        + f"; at most {max_instances:,} instances and {max_payload_bytes:,} bytes per request, "
+        f"{max_batch_size} instances per model call",
         file=sys.stderr,
         flush=True,
     )
@@ -216,6 +236,14 @@ def run(args: argparse.Namespace) -> int:
     """Serve with parsed arguments (see :func:`add_arguments`)."""
     from pathlib import Path
 
+    for flag in ("max_instances", "max_batch_size", "max_payload_bytes"):
+        if getattr(args, flag) < 1:
+            print(
+                f"labkit.serving: --{flag.replace('_', '-')} must be at least 1, got "
+                f"{getattr(args, flag)}.",
+                file=sys.stderr,
+            )
+            return 2
     try:  # an MLflow model URI becomes a local .keras file (and the default name)
         args.model, args.name = resolve_model(args.model, args.name)
     except (RuntimeError, ValueError) as error:
@@ -250,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             workers=args.workers,
             max_payload_bytes=args.max_payload_bytes,
+            max_instances=args.max_instances,
             labels=labels,
             output=args.output,
             threshold=args.threshold,
