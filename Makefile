@@ -5,7 +5,7 @@ PROFILE ?= smoke
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labkit-installed
 
-.PHONY: lab test run data lint doctor clean help bench image learner-image mlflow lock lock-export
+.PHONY: lab test run data lint doctor clean help bench bench-soak image learner-image mlflow lock lock-export
 
 help:
 	@echo "make lab                 set up .venv and open JupyterLab on notebooks/"
@@ -13,6 +13,7 @@ help:
 	@echo "make run PROFILE=smoke   execute the curriculum into build/<profile>/ (smoke|full)"
 	@echo "make data                pre-fetch every data set the curriculum uses"
 	@echo "make bench               serving benchmark, labkit.serving vs Flask (bench/results/)"
+	@echo "make bench-soak          32 clients for 5 minutes: errors and server memory per minute"
 	@echo "make mlflow              MLflow UI (experiment tracking) at http://127.0.0.1:5000"
 	@echo "make image               build the serving image offline with buildah and check it (root)"
 	@echo "make learner-image       build the learner (JupyterHub) image offline and run lessons in it"
@@ -86,6 +87,11 @@ lint: $(STAMP)
 # in the dev lock (the "bench" group of pyproject.toml).
 bench: $(STAMP)
 	$(BIN)/python bench/serving/bench.py
+
+# The soak (bench/README.md): 32 clients for 5 minutes, 2% of them bad requests; per minute
+# requests/s, p99, errors and the server's memory (goal: zero errors, memory within 5%).
+bench-soak: $(STAMP)
+	$(BIN)/python bench/serving/soak.py
 
 # The serving image without a registry: debootstrapped Debian base, wheels from a host-side pip
 # download, buildah bud --isolation chroot, then its server is run and asked (docker/build-image.sh).
