@@ -11,6 +11,7 @@ kernel never had to kill anything in that cgroup.
   invalid requests generated from the schema): no 5xx, no traceback in any answer;
 * hand-written hostile requests (deep nesting, huge counts, lone surrogates, negative and huge
   shapes, chunked bodies over the limit, lying headers, garbage on the socket);
+* gRPC (``--grpc-port``): bound to 127.0.0.1 like REST, the same limits, no model repository;
 * the largest request the server accepts, again and again, beside 32 clients of valid traffic;
 * a model that fails: the answer is an id, the traceback is in the log under that id.
 """
@@ -34,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
-from labkit.serving import start_server
+from labkit.serving import free_port, start_server
 from labkit.serving.protocol import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +143,11 @@ def server(lstm_model, memory_cgroup, tmp_path_factory):
     launcher = ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh"]
     log = tmp_path_factory.mktemp("logs") / "server.log"
     handle = start_server(
-        lstm_model[0], "sentiment", launcher=launcher, log_path=log, extra_args=["--no-access-log"]
+        lstm_model[0],
+        "sentiment",
+        launcher=launcher,
+        log_path=log,
+        extra_args=["--no-access-log", "--grpc-port", str(free_port())],
     )
     assert str(handle.process.pid) in procs.read_text().split()
     yield handle
@@ -366,6 +371,87 @@ def test_garbage_on_the_socket(server, still_serving, label, payload):
         lowest = 200 if "header" in label else 400
         assert lowest <= status < 500, f"{label}: {answer[:300]!r}"
     assert not INTERNALS.search(answer.decode("utf-8", "replace")), answer[:500]
+
+
+# --- gRPC: the same limits on the other port ------------------------------------------------
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp* writes them) that listen on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if int(hex_port, 16) == port and state == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_grpc_binds_the_host_and_refuses_hostile_messages(server, still_serving, reference):
+    import grpc
+
+    from labkit.serving.model import kserve  # imported with pytest's argv hidden from it
+
+    pb = kserve.protocol.grpc.grpc_predict_v2_pb2
+    pb_grpc = kserve.protocol.grpc.grpc_predict_v2_pb2_grpc
+
+    port = int(server.process.args[server.process.args.index("--grpc-port") + 1])
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1, IPv4 and IPv6
+    assert listening_addresses(port) and listening_addresses(port) <= loopback, (
+        f"gRPC listens on {listening_addresses(port)}, not only on 127.0.0.1"
+    )
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)]
+    )
+    stub = pb_grpc.GRPCInferenceServiceStub(channel)
+
+    def infer(shape, texts):
+        tensor = pb.ModelInferRequest.InferInputTensor(
+            name="review",
+            datatype="BYTES",
+            shape=shape,
+            contents=pb.InferTensorContents(bytes_contents=[t.encode() for t in texts]),
+        )
+        request = pb.ModelInferRequest(model_name="sentiment", inputs=[tensor])
+        return stub.ModelInfer(request, timeout=60)
+
+    answer = infer([2], REVIEWS[:2])
+    np.testing.assert_allclose(
+        answer.outputs[0].contents.fp32_contents, reference(REVIEWS[:2]), atol=1e-5
+    )
+    refused = [
+        ("shape -1", lambda: infer([-1], ["a"]), grpc.StatusCode.INVALID_ARGUMENT, ">= 0"),
+        (
+            "200,000 reviews",
+            lambda: infer([200_000], ["a"] * 200_000),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "at most 1,024",
+        ),
+        (
+            "a 2 MiB message",
+            lambda: infer([1], ["x" * (2 << 20)]),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "larger than max",
+        ),
+        (
+            "unload the model",
+            lambda: stub.RepositoryModelUnload(
+                pb.RepositoryModelUnloadRequest(model_name="sentiment"), timeout=10
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "no model repository",
+        ),
+    ]
+    for label, call, code, words in refused:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == code and words in caught.value.details(), (
+            f"{label}: {caught.value.code()} {caught.value.details()}"
+        )
+        assert not INTERNALS.search(caught.value.details()), caught.value.details()
+    assert stub.ModelReady(pb.ModelReadyRequest(name="sentiment"), timeout=10).ready
+    channel.close()
 
 
 # --- the largest accepted request beside 32 clients, within the pod's memory limit -----------

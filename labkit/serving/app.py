@@ -25,6 +25,8 @@ import gc
 import logging
 import warnings
 
+import grpc
+
 from labkit.serving.errors import install_error_handlers, json_response
 from labkit.serving.model import kserve  # imported with sys.argv hidden from its parser
 from labkit.serving.openapi import install_openapi, is_removed
@@ -234,6 +236,55 @@ class MultiProcessServer(_RESTServerMultiProcess):
         await super().keep_subprocess_alive(sockets)
 
 
+class NoRepositoryServicer(kserve.protocol.grpc.servicer.InferenceServicer):
+    """KServe's gRPC servicer without the model repository: load and unload answer NOT_FOUND
+    (anyone could unload the model), as the REST routes do."""
+
+    async def RepositoryModelLoad(self, request, context):  # noqa: N802 - gRPC method names
+        await context.abort(grpc.StatusCode.NOT_FOUND, "This server has no model repository.")
+
+    async def RepositoryModelUnload(self, request, context):  # noqa: N802
+        await context.abort(grpc.StatusCode.NOT_FOUND, "This server has no model repository.")
+
+
+class GRPCServerWithLimits(_GRPCServer):
+    """KServe's gRPC v2 server bound to ``host`` (KServe binds ``[::]``, every interface), with
+    messages limited to ``max_payload_bytes`` (RESOURCE_EXHAUSTED above; KServe's default is
+    8 MiB) and without the model repository (:class:`NoRepositoryServicer`)."""
+
+    def __init__(self, *args, host: str, max_payload_bytes: int, **kw):
+        super().__init__(*args, **kw)
+        self.host = host
+        self.max_payload_bytes = max_payload_bytes
+
+    async def start(self, max_workers):
+        # kserve.protocol.grpc.server.GRPCServer.start (0.21), with the three changes above
+        import concurrent.futures
+
+        from grpc import aio
+
+        grpc_module = kserve.protocol.grpc
+        self._server = aio.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=(
+                grpc_module.interceptors.LoggingInterceptor(),
+                grpc_module.interceptors.ExceptionToStatusInterceptor(),
+            ),
+            options=[
+                ("grpc.max_receive_message_length", self.max_payload_bytes),
+                ("grpc.max_send_message_length", self._kwargs.get("grpc_max_send_message_length")),
+            ],
+        )
+        grpc_module.grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            NoRepositoryServicer(self._data_plane, None), self._server
+        )
+        address = f"[{self.host}]:{self._port}" if ":" in self.host else f"{self.host}:{self._port}"
+        self._server.add_insecure_port(address)
+        kserve.logging.logger.info("Starting gRPC server on %s", address)
+        await self._server.start()
+        await self._server.wait_for_termination()
+
+
 class ModelServer(kserve.ModelServer):
     """``kserve.ModelServer`` that runs :class:`RESTServerWithLimits`.
 
@@ -283,12 +334,14 @@ class ModelServer(kserve.ModelServer):
             self._rest_server = rest
             self.servers.append(rest.start())
         if self.enable_grpc:
-            self._grpc_server = _GRPCServer(
+            self._grpc_server = GRPCServerWithLimits(
                 self.grpc_port,
                 self.dataplane,
                 self.model_repository_extension,
                 kwargs=vars(_KSERVE_ARGS),
                 grace_period=self.grace_period,
+                host=self.host,
+                max_payload_bytes=self.max_payload_bytes,
             )
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()

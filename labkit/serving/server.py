@@ -23,7 +23,9 @@ above ``--max-payload-bytes`` or ``--max-instances``; an accepted request runs t
 in batches of at most ``--max-batch-size``), request batching (:class:`~labkit.serving.model.
 MicroBatcher`), error answers without internals (a short message and an id; the traceback is in
 the log under that id) and an OpenAPI document of its own routes and limits at
-``/openapi.json`` (see :mod:`labkit.serving.app`). gRPC is off unless ``--grpc-port`` is given.
+``/openapi.json`` (see :mod:`labkit.serving.app`). gRPC is off unless ``--grpc-port`` is given;
+then it binds ``--host`` too, takes messages up to ``--max-payload-bytes`` and has no model
+repository either.
 """
 
 from __future__ import annotations
@@ -108,7 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_true",
         help="do not compile the model with XLA (by default it is, where the model allows)",
     )
-    parser.add_argument("--grpc-port", type=int, help="also serve KServe's gRPC v2 on this port")
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        help="also serve KServe's gRPC v2 on this port (on --host, messages up to "
+        "--max-payload-bytes)",
+    )
     parser.add_argument(
         "--no-access-log",
         action="store_true",
