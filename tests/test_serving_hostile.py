@@ -36,7 +36,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
 from labkit.serving import free_port, start_server
-from labkit.serving.protocol import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
+from labkit.serving.limits import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory")

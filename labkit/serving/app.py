@@ -28,9 +28,9 @@ import warnings
 import grpc
 
 from labkit.serving.errors import install_error_handlers, json_response
+from labkit.serving.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from labkit.serving.model import kserve  # imported with sys.argv hidden from its parser
 from labkit.serving.openapi import install_openapi, is_removed
-from labkit.serving.protocol import DEFAULT_MAX_PAYLOAD_BYTES
 
 # (attributes, not `from kserve... import`: kserve must be imported through labkit.serving.model)
 _FASTAPI_APP = kserve.constants.FASTAPI_APP_IMPORT_STRING

@@ -34,7 +34,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from labkit.serving.protocol import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
+from labkit.serving.limits import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
 
 DEFAULT_PORT = 8080
 
