@@ -245,11 +245,32 @@ def measure_server(
             rows.append(row)
         return rows
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server: SIGTERM, then SIGKILL after 15 s."""
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def choose_model(model: Path | None, texts: list[str], labels: list[int], source: str):
+    """The model to serve, and where it comes from: ``model`` when given, else lesson 08's
+    export, else the stand-in (trained now if it is not in build/bench/ yet)."""
+    if model:
+        return model, "given with --model"
+    if LESSON_MODEL.is_file():
+        return LESSON_MODEL, "lesson 08 export"
+    if not STAND_IN_MODEL.is_file():
+        log(f"{LESSON_MODEL.relative_to(REPO)} not found: training a stand-in model")
+        train_stand_in(STAND_IN_MODEL, texts, labels, source)
+    return STAND_IN_MODEL, (
+        "stand-in: lesson 08's architecture trained briefly by the benchmark "
+        "(build/models/sentiment_lstm.keras not found; run lesson 08 to bench the real one)"
+    )
 
 
 def table(rows: list[dict]) -> str:
@@ -283,19 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(c) for c in args.clients.split(",")]
 
     texts, labels, text_source = load_reviews(2000)
-    if args.model:
-        model_path, model_source = args.model, "given with --model"
-    elif LESSON_MODEL.is_file():
-        model_path, model_source = LESSON_MODEL, "lesson 08 export"
-    else:
-        model_path = STAND_IN_MODEL
-        model_source = (
-            "stand-in: lesson 08's architecture trained briefly by the benchmark "
-            "(build/models/sentiment_lstm.keras not found; run lesson 08 to bench the real one)"
-        )
-        if not STAND_IN_MODEL.is_file():
-            log(f"{LESSON_MODEL.relative_to(REPO)} not found: training a stand-in model")
-            train_stand_in(STAND_IN_MODEL, texts, labels, text_source)
+    model_path, model_source = choose_model(args.model, texts, labels, text_source)
     model_info = {"source": model_source, **describe_model(model_path)}
     log(f"model: {model_info['path']} ({model_source}), {model_info['parameters']:,} parameters")
     rng = random.Random(1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import platform
 import random
@@ -122,8 +123,9 @@ def soak(port: int, pid: int, bodies: list[bytes], clients: int, minutes: float,
 
 def per_minute(records, samples, minutes: float) -> list[dict]:
     rows = []
-    for m in range(int(round(minutes * 60)) // 60 or 1):
-        lo, hi = m * 60.0, (m + 1) * 60.0
+    total = minutes * 60.0
+    for m in range(math.ceil(minutes)):  # the last row may be a part of a minute
+        lo, hi = m * 60.0, min((m + 1) * 60.0, total)
         window = [r for r in records if lo <= r[0] < hi]
         latencies = sorted(r[1] * 1000 for r in window if r[2])
         memory = [s for s in samples if s["t_s"] <= hi]
@@ -151,14 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     texts, labels, text_source = bench.load_reviews(2000)
-    if args.model:
-        model_path, model_source = args.model, "given with --model"
-    elif bench.LESSON_MODEL.is_file():
-        model_path, model_source = bench.LESSON_MODEL, "lesson 08 export"
-    else:
-        model_path, model_source = bench.STAND_IN_MODEL, "stand-in (see bench/README.md)"
-        if not model_path.is_file():
-            bench.train_stand_in(model_path, texts, labels, text_source)
+    model_path, model_source = bench.choose_model(args.model, texts, labels, text_source)
     model_info = {"source": model_source, **bench.describe_model(model_path)}
     sample = random.Random(1).sample(texts, min(1000, len(texts)))
     bodies = [json.dumps({"instances": [text]}).encode() for text in sample]
@@ -185,11 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         restarted = process.poll() is not None
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        bench.stop(process)
     rows = per_minute(records, samples, args.minutes)
     start_memory = next(s for s in samples if s["t_s"] >= 0)
     end_memory = samples[-1]
