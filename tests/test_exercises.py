@@ -2,6 +2,8 @@
 
 * Every registered check FAILs on a wrong answer, with a hint, without printing the solution,
   and FAILs (no traceback) on an answer of the wrong type (fast, in-process).
+* Every registered check FAILs on at least two shortcut answers chosen for that exercise:
+  answers that skip the work (tests/shortcut_answers/, one module per lesson).
 * Every solution notebook in notebooks/solutions/ runs headless and every check in it prints
   PASS (marked ``notebook``: they train small models).
 * Every lesson 01-13 ends with 2-4 exercises whose ids ("NN.K") are exactly the registered ids
@@ -20,6 +22,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import shortcut_answers
 import wrong_answers_08_11
 import wrong_answers_12_15
 
@@ -216,6 +219,14 @@ WRONG_01_07 = {
 WRONG = {**WRONG_01_07, **wrong_answers_08_11.WRONG, **wrong_answers_12_15.WRONG}
 
 
+SHORTCUTS = shortcut_answers.collect()
+SHORTCUT_CASES = [
+    (exercise_id, index)
+    for exercise_id in sorted(SHORTCUTS)
+    for index in range(len(SHORTCUTS[exercise_id]))
+]
+
+
 def _run_check(capsys, exercise_id, answer, **context):
     passed = exercises.check(exercise_id, answer, **context)
     return passed, capsys.readouterr().out
@@ -264,6 +275,31 @@ def test_wrong_answer_fails_with_a_hint_and_no_solution(exercise_id, capsys):
     assert out.startswith(f"FAIL {exercise_id} — "), out
     assert "Hint: " in out and "Traceback" not in out, out
     for secret in forbidden:
+        assert secret not in out, f"{exercise_id} leaks {secret!r}: {out}"
+
+
+def test_every_registered_check_has_two_shortcut_answers_here():
+    too_few = {
+        i: len(SHORTCUTS.get(i, [])) for i in exercises.ids() if len(SHORTCUTS.get(i, [])) < 2
+    }
+    assert not too_few, (
+        f"add shortcut answers (at least two per check) in tests/shortcut_answers/: {too_few}"
+    )
+    unknown = sorted(set(SHORTCUTS) - set(exercises.ids()))
+    assert not unknown, f"shortcut answers for unregistered ids: {unknown}"
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "index"), SHORTCUT_CASES, ids=[f"{i}-{n}" for i, n in SHORTCUT_CASES]
+)
+def test_shortcut_answer_fails_with_a_hint_and_no_solution(exercise_id, index, capsys):
+    shortcut = SHORTCUTS[exercise_id][index]
+    answer, context = shortcut.make()
+    passed, out = _run_check(capsys, exercise_id, answer, **context)
+    assert passed is False, f"{exercise_id} passes a shortcut ({shortcut.name}): {out}"
+    assert out.startswith(f"FAIL {exercise_id} — "), out
+    assert "Hint: " in out and "Traceback" not in out, out
+    for secret in shortcut.forbidden:
         assert secret not in out, f"{exercise_id} leaks {secret!r}: {out}"
 
 

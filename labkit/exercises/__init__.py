@@ -226,5 +226,21 @@ def _context(context: Mapping[str, Any], *names: str) -> list[Any]:
     return [context[n] for n in names]
 
 
-# The checks, one module per group of lessons; importing them fills the registry.
-from labkit.exercises import lessons_01_07, lessons_08_11, lessons_12_15  # noqa: E402, F401
+# The checks, one module per lesson; importing them fills the registry.
+from labkit.exercises import (  # noqa: E402, F401
+    lesson_01,
+    lesson_02,
+    lesson_03,
+    lesson_04,
+    lesson_05,
+    lesson_06,
+    lesson_07,
+    lesson_08,
+    lesson_09,
+    lesson_10,
+    lesson_11,
+    lesson_12,
+    lesson_13,
+    lesson_14,
+    lesson_15,
+)

@@ -1,0 +1,148 @@
+"""Checks for the exercises of lesson 04 · Text and audio.
+
+Registered in :mod:`labkit.exercises` when it is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labkit.exercises import (
+    Fail,
+    _callable,
+    _context,
+    _need,
+    _number,
+    _register,
+)
+
+_NER_SENTENCE = [
+    ("Alice", "NNP"), ("Smith", "NNP"), ("left", "VBD"), ("Bank", "NNP"), ("of", "IN"),
+    ("America", "NNP"), ("in", "IN"), ("2019", "CD"), ("to", "TO"), ("teach", "VB"),
+    ("at", "IN"), ("the", "DT"), ("University", "NNP"), ("of", "IN"), ("Cambridge", "NNP"),
+    ("and", "CC"), ("moved", "VBD"), ("from", "IN"), ("New", "NNP"), ("York", "NNP"),
+    (".", "."),
+]  # fmt: skip
+_NER_EXPECTED = {"Alice Smith", "Bank of America", "University of Cambridge", "New York"}
+
+
+@_register(
+    "04.1",
+    "A better rule-based NER",
+    expects="a str: a RegexpParser grammar",
+    verifies='your grammar chunks "Bank of America", "University of Cambridge", "New York" and '
+    '"Alice Smith" as whole entities and nothing else, on a POS-tagged test sentence',
+    hint="a grammar can have several lines, each one rule, applied in order: add a rule for "
+    "'proper nouns, a preposition, proper nouns' before the plain proper-noun rule.",
+)
+def _check_04_1(answer: Any, **context: Any) -> None:
+    import nltk
+
+    if not isinstance(answer, str):
+        raise Fail(f"expected a grammar string, got {type(answer).__name__}.")
+    try:
+        parser = nltk.RegexpParser(answer)
+    except ValueError as error:
+        raise Fail(f"nltk.RegexpParser cannot read the grammar ({error}).") from None
+    tree = parser.parse(list(_NER_SENTENCE))
+    chunks = {
+        " ".join(word for word, _ in subtree.leaves())
+        for subtree in tree
+        if isinstance(subtree, nltk.Tree)
+    }
+    missing = sorted(_NER_EXPECTED - chunks)
+    extra = sorted(chunks - _NER_EXPECTED)
+    _need(not missing, f"these entities are not chunked as a whole: {missing}.")
+    _need(not extra, f"these chunks are not entities (or are cut wrongly): {extra}.")
+
+
+@_register(
+    "04.2",
+    "Beyond single words",
+    expects="a fitted scikit-learn Pipeline (TfidfVectorizer with word pairs, then a "
+    "classifier) taking raw review texts; pass docs_test= and y_test=",
+    verifies="the vectorizer uses word pairs (ngram_range up to 2 or more, bigrams in the "
+    "vocabulary) and the pipeline reaches 80% test accuracy",
+    hint="pipeline.make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=MIN_DF, "
+    "sublinear_tf=True), LogisticRegression(C=LR_C, solver='liblinear', dual=True)) fitted on "
+    "docs_train, y_train.",
+)
+def _check_04_2(answer: Any, **context: Any) -> str:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(answer, Pipeline):
+        raise Fail(f"expected a scikit-learn Pipeline, got {type(answer).__name__}.")
+    docs_test, y_test = _context(context, "docs_test", "y_test")
+    vectorizers = [step for _, step in answer.steps if isinstance(step, TfidfVectorizer)]
+    _need(bool(vectorizers), "the pipeline has no TfidfVectorizer step.")
+    vectorizer = vectorizers[0]
+    _need(vectorizer.ngram_range[1] >= 2, "the TfidfVectorizer still uses single words only.")
+    vocabulary = getattr(vectorizer, "vocabulary_", None)
+    _need(vocabulary is not None, "the pipeline is not fitted: call .fit(docs_train, y_train).")
+    _need(any(" " in term for term in vocabulary), "the vocabulary has no word pairs.")
+    accuracy = float(np.mean(np.asarray(answer.predict(list(docs_test))) == np.asarray(y_test)))
+    _need(accuracy >= 0.80, f"test accuracy {accuracy:.3f} is below 0.80.")
+    return f"test accuracy {accuracy:.3f}"
+
+
+def _engine_like(frequency: float, rate: int, seconds: float, rng: np.random.Generator):
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * frequency / 2 * t)
+    for k, amplitude in enumerate([1.0, 0.6, 0.35], start=1):
+        x += amplitude * np.sin(2 * np.pi * k * frequency * t + k)
+    return x + 0.5 * rng.standard_normal(len(t))
+
+
+@_register(
+    "04.3",
+    "Finer than one bin",
+    expects="a function peak_frequency(x, rate) -> float: the frequency (Hz) of the strongest "
+    "spectral peak, estimated finer than one FFT bin",
+    verifies="on 1-second engine-like recordings (1 Hz bins) your estimate is within 0.15 Hz of "
+    "the true firing frequency every time",
+    hint="the strongest bin alone is only good to half a bin: either zero-pad the windowed "
+    "signal before the FFT (the n= argument of np.fft.rfft) or fit a parabola through the dB "
+    "values of the peak bin and its two neighbours and take its vertex.",
+)
+def _check_04_3(answer: Any, **context: Any) -> None:
+    peak_frequency = _callable(answer, "a function peak_frequency(x, rate)")
+    rng = np.random.default_rng(4)
+    rate = 8000
+    for frequency in rng.uniform(40, 250, 6):
+        x = _engine_like(float(frequency), rate, 1.0, rng)
+        got = _number(peak_frequency(x.copy(), rate), "the frequency")
+        _need(
+            abs(got - frequency) <= 0.15,
+            "at least one estimate is more than 0.15 Hz off: one bin is 1 Hz here, so rounding "
+            "to the nearest bin is not enough.",
+        )
+
+
+def _voiced_frame(f0: float, rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    amplitudes = [0.5, 1.0, 0.7, 0.4, 0.2]  # the 2nd harmonic is the strongest, as in speech
+    x = sum(a * np.sin(2 * np.pi * (k + 1) * f0 * t + k) for k, a in enumerate(amplitudes))
+    return x + 0.05 * rng.standard_normal(len(t))
+
+
+@_register(
+    "04.4",
+    "A pitch track",
+    expects="a function pitch(frame, rate) -> float: F0 in Hz of one voiced frame, by "
+    "autocorrelation between 80 and 400 Hz",
+    verifies="your pitch is within 3% of the true F0 on 40 ms voiced test frames whose second "
+    "harmonic is stronger than the fundamental",
+    hint="use the autocorrelation of section 14, not the strongest FFT peak (the second "
+    "harmonic can be louder than F0); search only the lags of 80-400 Hz and convert the best "
+    "lag to a frequency.",
+)
+def _check_04_4(answer: Any, **context: Any) -> None:
+    pitch = _callable(answer, "a function pitch(frame, rate)")
+    rng = np.random.default_rng(9)
+    rate = 16000
+    for f0 in (110.0, 165.0, 240.0, 330.0):
+        got = _number(pitch(_voiced_frame(f0, rate, 0.04, rng), rate), "the pitch")
+        _need(abs(got - f0) <= 0.03 * f0, "at least one test frame gets a wrong pitch.")
