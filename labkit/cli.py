@@ -7,6 +7,7 @@ Examples::
     labkit data fetch mnist fashion_mnist      # or no names: everything the curriculum uses
     labkit data verify
     labkit run notebooks/05_mlp_mnist.ipynb --profile full --out build/full
+    labkit run 05_mlp_mnist -p SEED 7 --out build/seed-7   # any parameter, as papermill -p
     labkit serve --model build/models/sentiment_lstm.keras --name sentiment --port 8080
     labkit deploy --overlay gpu --image ghcr.io/labkit-org/labkit-serving-gpu:0.2.0 --gpus 1
 """
@@ -131,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             out_dir=args.out,
             curriculum=args.curriculum,
             screenshots=False if args.no_screenshots else None,
+            overrides={name: runner.parse_parameter(value) for name, value in args.parameters},
         )
     except runner.CurriculumError as error:
         print(f"labkit run: {error}", file=sys.stderr)
@@ -176,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=("smoke", "full"), default="smoke")
     run.add_argument("--out", help="output folder (default build/<profile>)")
     run.add_argument("--curriculum", help="curriculum file (default notebooks/curriculum.yaml)")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a parameter of the lessons' parameters cell, over the profile's value, as "
+        "papermill -p does (e.g. -p SEED 7); repeatable",
+    )
     run.add_argument(
         "--no-screenshots",
         action="store_true",

@@ -5,6 +5,8 @@
 ``bars``: ``{metric: {smoke: x, full: y}}``. A bar is a lower limit unless it says
 ``compare: "<="`` (an upper limit, e.g. a loss) or ``compare: "=="`` (an exact count).
 The ``full`` profile runs the notebook's own defaults (its ``parameters`` cell).
+``overrides`` (``labkit run -p NAME VALUE``, papermill's ``-p``) replace any parameter of the
+lesson on top of the profile, e.g. ``-p SEED 7`` to re-run a result with another seed.
 
 :func:`run` executes lessons into ``OUT/``, writes ``OUT/results.json`` and ``OUT/index.html``
 (linking an HTML rendering of each executed notebook) and returns the results; the CLI
@@ -220,6 +222,45 @@ def check_resources(lesson: Lesson, usage: Mapping[str, float], profile: str) ->
     return _check(lesson.resource_bars, usage, profile)
 
 
+def parse_parameter(value: str) -> Any:
+    """A ``-p NAME VALUE`` value as papermill's ``-p`` reads it.
+
+    ``"7"`` is the int 7, ``"0.5"`` a float, ``"True"``/``"False"`` a bool, ``"None"`` None;
+    anything else stays a string (papermill's CLI, ``papermill.cli._resolve_type``).
+    """
+    constants = {"True": True, "False": False, "None": None}
+    if value in constants:
+        return constants[value]
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def check_overrides(notebook: str | os.PathLike, overrides: Mapping[str, Any]) -> None:
+    """Refuse overrides that name no parameter of the notebook's ``parameters`` cell.
+
+    Papermill injects any name it is given, so a typo (``-p SEDD 7``) would run the lesson with
+    its defaults and report them as the overridden run.
+
+    Raises:
+        CurriculumError: a name is not in the parameters cell; the message lists the names.
+    """
+    if not overrides:
+        return
+    import papermill
+
+    known = papermill.inspect_notebook(str(notebook))
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise CurriculumError(
+            f"{Path(notebook).name} has no parameter {', '.join(unknown)} in its parameters "
+            f"cell; it has: {', '.join(sorted(known)) or 'none'}."
+        )
+
+
 def _check(bars: Iterable[Bar], values: Mapping[str, float], profile: str) -> list[Check]:
     checks = []
     for bar in bars:
@@ -349,6 +390,7 @@ def run_lesson(
     render_html: bool = True,
     screenshot: bool = False,
     cell_timeout: float | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> LessonResult:
     """Execute one lesson with papermill and check its bars and resource limits.
 
@@ -361,6 +403,11 @@ def run_lesson(
             ``render_html``. A missing browser or a failed picture never fails the lesson.
         cell_timeout: seconds one cell may run (default: :data:`CELL_TIMEOUT_S` for the profile).
             A cell that times out is retried once, in a fresh kernel.
+        overrides: parameters that replace the profile's (``-p NAME VALUE``); the result's
+            ``parameters`` holds what the lesson ran with.
+
+    Raises:
+        CurriculumError: an override names no parameter of the lesson (:func:`check_overrides`).
     """
     if cell_timeout is None:
         cell_timeout = CELL_TIMEOUT_S[profile]
@@ -370,7 +417,8 @@ def run_lesson(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source, output = notebooks_dir / lesson.notebook, out_dir / lesson.notebook
-    parameters = lesson.parameters(profile)
+    check_overrides(source, overrides or {})
+    parameters = {**lesson.parameters(profile), **(overrides or {})}
     started = time.perf_counter()
     # the kernel inherits these: live plots draw once, at the end (headless); smoke runs track
     # experiments in their output folder, never in a learner's MLflow store (labkit.tracking),
@@ -534,6 +582,7 @@ def run(
     curriculum: str | os.PathLike | None = None,
     render_html: bool = True,
     screenshots: bool | None = None,
+    overrides: Mapping[str, Any] | None = None,
     log=print,
 ) -> list[LessonResult]:
     """Run lessons (default: the whole curriculum, in order) and write the report.
@@ -545,17 +594,22 @@ def run(
             ``build/<profile>`` of the project folder, :func:`labkit.paths.writable_root`).
         screenshots: picture each executed lesson in headless Chromium for the report; None
             (default) does so when Chromium and Playwright are installed.
+        overrides: parameters that replace the profile's in every selected lesson (``labkit
+            run -p SEED 7``); each must be a parameter of every selected lesson.
 
     Returns:
         One :class:`LessonResult` per lesson, in curriculum order.
 
     Raises:
-        CurriculumError: unknown profile or notebook.
+        CurriculumError: unknown profile or notebook, or an override that a selected lesson
+            does not have (checked for all lessons before any runs).
     """
     if profile not in PROFILES:
         raise CurriculumError(f"Unknown profile {profile!r}; use one of {PROFILES}.")
     curriculum_path = Path(curriculum or default_curriculum())
     lessons = _select(load_curriculum(curriculum_path), notebooks)
+    for lesson in lessons:
+        check_overrides(curriculum_path.parent / lesson.notebook, overrides or {})
     out = Path(out_dir or default_out_dir(profile))
     out.mkdir(parents=True, exist_ok=True)
     if screenshots is None or screenshots:
@@ -575,6 +629,7 @@ def run(
             notebooks_dir=curriculum_path.parent,
             render_html=render_html,
             screenshot=screenshots,
+            overrides=overrides,
         )
         summary = ", ".join(
             f"{c.metric}={c.value if c.value is None else round(c.value, 4)} "

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -188,6 +189,62 @@ def test_cli_run_exit_codes(tiny_curriculum, tmp_path):
     assert missed.returncode == 1 and "MISSED" in missed.stdout
     unknown = cli_run("nope", "--curriculum", str(path))
     assert unknown.returncode == 2 and "not in curriculum.yaml" in unknown.stderr
+
+
+def test_overrides_replace_the_profiles_parameters_and_are_recorded(tiny_curriculum, tmp_path):
+    path = tiny_curriculum({"ACCURACY": 0.5}, {"smoke": 0.9})
+    [result] = runner.run(
+        profile="smoke",
+        out_dir=tmp_path / "out",
+        curriculum=path,
+        overrides={"ACCURACY": 0.97},
+        log=lambda *_: None,
+    )
+    assert result.status == "passed" and result.metrics == {"test_accuracy": 0.97}
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["lessons"][0]["parameters"] == {"ACCURACY": 0.97}
+
+
+def test_an_override_the_lesson_does_not_have_is_refused_before_anything_runs(
+    tiny_curriculum, tmp_path
+):
+    path = tiny_curriculum({"ACCURACY": 0.95}, {"smoke": 0.9})
+    with pytest.raises(runner.CurriculumError, match=r"no parameter ACCURACCY.*ACCURACY, FAIL"):
+        runner.run(curriculum=path, out_dir=tmp_path / "o", overrides={"ACCURACCY": 0.1})
+    assert not (tmp_path / "o" / "99_tiny.ipynb").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("7", 7),
+        ("-3", -3),
+        ("0.5", 0.5),
+        ("1e-3", 1e-3),
+        ("True", True),
+        ("None", None),
+        ("relu", "relu"),
+        ("build/x.keras", "build/x.keras"),
+    ],
+)
+def test_parameter_values_are_read_as_papermill_reads_them(text, value):
+    parsed = runner.parse_parameter(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_installed_labkit_command_runs_a_lesson_with_p(tiny_curriculum, tmp_path):
+    script = Path(sys.executable).with_name("labkit")  # the console script pip installed
+    assert script.is_file(), f"no labkit script beside {sys.executable}"
+    path = tiny_curriculum({"ACCURACY": 0.5}, {"smoke": 0.9})
+    out = tmp_path / "o"
+    run = [str(script), "run", "--curriculum", str(path), "--out", str(out)]
+    passed = subprocess.run([*run, "-p", "ACCURACY", "0.95"], capture_output=True, text=True)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert json.loads((out / "results.json").read_text())["lessons"][0]["metrics"] == {
+        "test_accuracy": 0.95
+    }
+    typo = subprocess.run([*run, "-p", "ACCURACCY", "0.95"], capture_output=True, text=True)
+    assert typo.returncode == 2 and "no parameter ACCURACCY" in typo.stderr
 
 
 def test_data_fetch_offline_without_mirror_fails_fast_and_says_what_to_do(tmp_path):
