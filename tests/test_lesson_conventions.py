@@ -1,0 +1,72 @@
+"""Conventions every lesson keeps, read from the notebooks as stored (no execution).
+
+* The ``parameters`` cell holds ``SEED`` (an int), and no other code cell writes a literal seed:
+  every random generator takes SEED (or SEED + k), so ``labkit run -p SEED 7`` re-runs the whole
+  lesson with another seed and its spread can be stated.
+* ``labkit.setup`` (which seeds Python, NumPy and Keras) runs after the parameters cell, with
+  ``seed=SEED``, so an overridden seed reaches the global generators too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from labkit import runner
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+LESSONS = [lesson.notebook for lesson in runner.load_curriculum()]
+
+# A literal number where a seed goes: random_state=42, seed=1, default_rng(0),
+# set_random_seed(42), tf.random.set_seed(3), np.random.seed(0), RandomState(7), setup(42).
+LITERAL_SEED = re.compile(
+    r"\b(?:random_state|seed)\s*=\s*-?\d"
+    r"|\b(?:default_rng|set_random_seed|set_seed|RandomState|random\.seed|setup)\(\s*-?\d"
+)
+
+
+def _code_cells(name: str) -> list[tuple[int, nbformat.NotebookNode]]:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    return [(i, c) for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+
+
+def _parameters_index(cells) -> int:
+    found = [i for i, c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(found) == 1, f"expected one cell tagged 'parameters', found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("name", LESSONS, ids=[n[:2] for n in LESSONS])
+def test_seed_is_a_parameter_and_no_cell_writes_a_literal_seed(name):
+    parameters = papermill.inspect_notebook(str(NOTEBOOKS / name))
+    assert "SEED" in parameters, f"{name}: the parameters cell has no SEED"
+    assert re.fullmatch(r"\d+", parameters["SEED"]["default"]), parameters["SEED"]  # an int
+    cells = _code_cells(name)
+    start = _parameters_index(cells)
+    literal = [
+        (i, line.strip())
+        for i, cell in cells
+        if i != start
+        for line in cell.source.splitlines()
+        if LITERAL_SEED.search(line.split("#")[0])
+    ]
+    assert not literal, f"{name}: literal seeds (cell, line), use SEED: {literal}"
+
+
+@pytest.mark.parametrize("name", LESSONS, ids=[n[:2] for n in LESSONS])
+def test_labkit_setup_runs_after_the_parameters_with_the_seed(name):
+    cells = _code_cells(name)
+    start = _parameters_index(cells)
+    calls = [
+        (i, call)
+        for i, cell in cells
+        for call in re.findall(r"labkit\.setup\([^)]*\)", cell.source)
+    ]
+    assert calls, f"{name}: no labkit.setup(seed=SEED) call"
+    for index, call in calls:
+        assert index > start, f"{name}: {call} in cell {index} runs before the parameters cell"
+        assert re.search(r"\bseed\s*=\s*SEED\b", call), f"{name}: cell {index} calls {call}"
