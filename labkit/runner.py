@@ -239,6 +239,33 @@ def parse_parameter(value: str) -> Any:
     return value
 
 
+def parameter_names(notebook: str | os.PathLike) -> set[str]:
+    """The names the notebook's ``parameters`` cell assigns (papermill's tag), in no order.
+
+    Read with :mod:`ast`, not ``papermill.inspect_notebook``: papermill skips a line whose
+    comment holds an ``=`` ("None = all 60,000"), so it would miss real parameters.
+
+    Raises:
+        CurriculumError: the notebook has no cell tagged ``parameters``.
+    """
+    import ast
+
+    import nbformat
+
+    cells = nbformat.read(str(notebook), as_version=4).cells
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise CurriculumError(f"{Path(notebook).name} has no cell tagged 'parameters'.")
+    names: set[str] = set()
+    for cell in tagged:
+        for node in ast.parse(cell.source).body:
+            targets = (
+                node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            )
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+    return names
+
+
 def check_overrides(notebook: str | os.PathLike, overrides: Mapping[str, Any]) -> None:
     """Refuse overrides that name no parameter of the notebook's ``parameters`` cell.
 
@@ -250,10 +277,8 @@ def check_overrides(notebook: str | os.PathLike, overrides: Mapping[str, Any]) -
     """
     if not overrides:
         return
-    import papermill
-
-    known = papermill.inspect_notebook(str(notebook))
-    unknown = sorted(set(overrides) - set(known))
+    known = parameter_names(notebook)
+    unknown = sorted(set(overrides) - known)
     if unknown:
         raise CurriculumError(
             f"{Path(notebook).name} has no parameter {', '.join(unknown)} in its parameters "

@@ -17,7 +17,7 @@ from labkit import runner
 
 TINY = [
     ("code", "import labkit\nlabkit.setup(quiet=True)"),
-    ("parameters", "ACCURACY = 0.5\nFAIL = False"),
+    ("parameters", "ACCURACY = 0.5  # None = no accuracy (a comment with =)\nFAIL = False"),
     ("code", "assert not FAIL, 'asked to fail'\nlabkit.record('test_accuracy', ACCURACY)"),
 ]
 
