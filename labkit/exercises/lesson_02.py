@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from labkit.exercises import (
+    Fail,
     _callable,
-    _context,
     _need,
     _number,
     _register,
@@ -32,56 +32,122 @@ def _gd_stability_limit(income: np.ndarray) -> float:
     expects="a float: the largest learning rate at which gradient descent on the raw "
     "median_income still converges",
     verifies="gradient descent converges at your rate and diverges at 1.25 times it",
-    hint="run gradient_descent(income, y, rate, 2000) for a grid of rates between 0.001 and 1 "
-    "and look for the rate where the last cost stops falling and explodes; narrow the grid "
-    "around it. Pass income= to the check if you used a sample of the districts.",
+    hint="run the lesson's gradient_descent on the raw income for a grid of rates and watch the "
+    "last cost: find where it stops falling and explodes, then narrow the grid around that "
+    "rate. The stable range is set by the Hessian's largest eigenvalue, not by its diagonal. "
+    "Pass income= to the check if you used a sample of the districts.",
 )
 def _check_02_1(answer: Any, **context: Any) -> None:
     rate = _number(answer, "a learning rate")
     _need(rate > 0, "a learning rate is positive.")
+    from labkit import datasets
+
+    districts = datasets.load_california_housing()["median_income"].to_numpy()
     income = context.get("income")
     if income is None:
-        from labkit import datasets
-
-        income = datasets.load_california_housing()["median_income"].to_numpy()
+        income = districts
+    else:
+        try:
+            income = np.asarray(income, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise Fail("income= must be an array of median incomes.") from None
+        _need(
+            income.size >= 500 and bool(np.all(np.isin(income, districts))),
+            "income= must be the raw median_income of (a sample of at least 500) real districts.",
+        )
     limit = _gd_stability_limit(income)
     _need(rate < limit * 1.005, "gradient descent diverges at that rate: the cost grows.")
     _need(rate * 1.25 >= limit, "gradient descent still converges at a rate 25% larger.")
 
 
+def _housing_check_split(seed: int) -> tuple[Any, Any, Any, Any]:
+    """The check's own districts: the lesson's training part, split again into fit and held-out.
+
+    The lesson's test set (``train_test_split(..., test_size=0.2, random_state=seed)`` of all
+    districts) is left out entirely.
+    """
+    from sklearn import model_selection
+
+    from labkit import datasets
+
+    housing = datasets.load_california_housing()
+    housing["rooms_per_household"] = housing["total_rooms"] / housing["households"]
+    housing["population_per_household"] = housing["population"] / housing["households"]
+    features = housing.drop(columns="median_house_value")
+    X_train, _, y_train, _ = model_selection.train_test_split(
+        features, housing["median_house_value"], test_size=0.2, random_state=seed
+    )
+    X_fit, X_held, y_fit, y_held = model_selection.train_test_split(
+        X_train, y_train, test_size=0.25, random_state=seed + 1
+    )
+    return X_fit, y_fit, X_held, y_held
+
+
+def _shuffled_column(X: Any, name: str, seed: int) -> Any:
+    X = X.copy()
+    X[name] = np.random.default_rng(seed).permutation(X[name].to_numpy())
+    return X
+
+
 @_register(
     "02.2",
     "Better housing features",
-    expects="a fitted scikit-learn model predicting dollars from a DataFrame that has the "
-    "columns rooms_per_household and population_per_household; pass X_test= and y_test=",
-    verifies="the model uses both new features, was trained on log prices (no negative "
-    "prediction) and predicts dollars; its test RMSE is shown",
-    hint="add the two columns to `features` before the split, and wrap the pipeline in "
-    "compose.TransformedTargetRegressor(regressor=..., func=np.log, inverse_func=np.exp) so "
-    "that predictions come back in dollars.",
+    expects="your scikit-learn model (pipeline) predicting dollars from the lesson's housing "
+    "features plus the columns rooms_per_household and population_per_household",
+    verifies="a copy of your model, refitted by the check on districts of the lesson's training "
+    "part, uses both new features, was trained on log prices (no price at or below zero, even "
+    "for the poorest districts) and predicts held-out districts far better than the mean price; "
+    "the lesson's test set is not used",
+    hint="the two ratios are new columns of `features` (made before any split) and your "
+    "pipeline must pass them to the model; for the log, look at "
+    "compose.TransformedTargetRegressor, which converts the predictions back to dollars. "
+    "Compare your variants on a validation split carved from the training set.",
 )
 def _check_02_2(answer: Any, **context: Any) -> str:
-    from sklearn import metrics
+    from sklearn import base, metrics
 
-    _need(hasattr(answer, "predict"), f"expected a fitted model, got {type(answer).__name__}.")
-    X_test, y_test = _context(context, "X_test", "y_test")
-    columns = set(getattr(X_test, "columns", []))
-    for name in ("rooms_per_household", "population_per_household"):
-        _need(name in columns, f"X_test has no column {name!r}: add it before the split.")
-    prediction = np.asarray(answer.predict(X_test), dtype=float).ravel()
-    _need(prediction.shape == (len(y_test),), "the model must predict one value per district.")
+    _need(
+        hasattr(answer, "fit") and hasattr(answer, "predict"),
+        f"expected a scikit-learn model, got {type(answer).__name__}.",
+    )
+    try:
+        model = base.clone(answer)
+    except (TypeError, RuntimeError) as error:
+        raise Fail(f"the model cannot be copied with sklearn.base.clone ({error}).") from None
+    seed = int(context.get("seed", 42))
+    X_fit, y_fit, X_held, y_held = _housing_check_split(seed)
+    model.fit(X_fit, y_fit)
+    prediction = np.asarray(model.predict(X_held), dtype=float).ravel()
+    _need(prediction.shape == (len(y_held),), "the model must predict one value per district.")
     _need(bool(np.all(np.isfinite(prediction))), "some predictions are not finite.")
     _need(
-        prediction.max() > 1_000,
+        np.median(prediction) > 1_000,
         "the predictions are far too small: they look like log-dollars; convert them back.",
     )
+    r2 = float(metrics.r2_score(y_held, prediction))
     _need(
-        prediction.min() > 0,
-        "the model predicts negative prices: it was not trained on log prices.",
+        r2 >= 0.4,
+        f"on held-out districts the model explains only {r2:.0%} of the variance of prices (a "
+        "constant guess explains 0%): it ignores the features or is not a regression on them.",
     )
-    rmse = float(metrics.root_mean_squared_error(y_test, prediction))
-    _need(rmse < 150_000, "the test RMSE is far too large for this model.")
-    return f"test RMSE ${rmse:,.0f}: compare it with the lesson's model"
+    for name in ("rooms_per_household", "population_per_household"):
+        shuffled = np.asarray(model.predict(_shuffled_column(X_held, name, seed)), dtype=float)
+        change = np.mean(np.abs(shuffled.ravel() - prediction))
+        _need(
+            change > 1.0,
+            f"shuffling {name} between districts does not change the predictions: the model "
+            "does not use it (is it in the pipeline's column lists?).",
+        )
+    poorest = X_held.copy()
+    poorest["median_income"] = X_fit["median_income"].min()
+    floor = np.asarray(model.predict(poorest), dtype=float)
+    _need(
+        prediction.min() > 0 and floor.min() > 0,
+        "the model predicts prices at or below zero for some districts: it was not trained on "
+        "log prices.",
+    )
+    rmse = float(metrics.root_mean_squared_error(y_held, prediction))
+    return f"held-out RMSE ${rmse:,.0f}, R² {r2:.2f} (the check's own split of the training part)"
 
 
 def _threshold_reference(y_true: np.ndarray, proba: np.ndarray, target: float) -> float:
@@ -97,8 +163,9 @@ def _threshold_reference(y_true: np.ndarray, proba: np.ndarray, target: float) -
     expects="a function choose_threshold(y_true, proba, recall_target) -> float",
     verifies="your function returns the highest threshold whose recall reaches the target, on "
     "random scores and for targets 0.9, 0.98 and 1.0",
-    hint="metrics.precision_recall_curve gives one recall per threshold (drop its last recall "
-    "value); keep the thresholds whose recall is >= the target and take the largest.",
+    hint="the lesson's threshold rule as a function: among the thresholds that "
+    "metrics.precision_recall_curve returns, the one you want is the highest whose recall still "
+    "meets the target. Its recall array is one longer than its thresholds: line them up.",
 )
 def _check_02_3(answer: Any, **context: Any) -> None:
     choose = _callable(answer, "a function choose_threshold(y_true, proba, recall_target)")
@@ -137,8 +204,8 @@ def _ridge_reference(alpha: float) -> Any:
     expects="a function ridge_model(alpha) returning an unfitted scikit-learn pipeline",
     verifies="ridge_model(alpha) is degree-15 polynomial features, a StandardScaler and "
     "Ridge(alpha): it predicts like the reference for alpha = 1e-4, 0.01 and 1",
-    hint="three steps: the degree-15 polynomial features as in polynomial_model, a scaler, then "
-    "the ridge model with the given alpha; the scaler must come after the polynomial features.",
+    hint="start from polynomial_model's degree-15 features; the powers of x have wildly "
+    "different scales, so standardize what the ridge model sees, and let alpha reach the model.",
 )
 def _check_02_4(answer: Any, **context: Any) -> None:
     make = _callable(answer, "a function ridge_model(alpha)")
