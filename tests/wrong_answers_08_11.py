@@ -68,6 +68,26 @@ def _fraud_split():
 _X_FRAUD, _Y_FRAUD = _fraud_split()
 
 
+def _fraud_validation():
+    from shortcut_answers import lesson_11
+
+    return {
+        "X_val": lesson_11.X_VAL,
+        "y_val": lesson_11.Y_VAL,
+        "autoencoder": lesson_11.AUTOENCODER,
+    }
+
+
+def _flipped_error(x):
+    from shortcut_answers import lesson_11
+
+    return -np.mean((x - lesson_11.AUTOENCODER.predict(x)) ** 2, axis=1)
+
+
+def _fraud_splits():
+    return {"X_train": _X_FRAUD, "y_train": _Y_FRAUD, "X_val": _X_FRAUD, "y_val": _Y_FRAUD}
+
+
 WRONG = {
     # predicts the wrong outcome (and keeps the mask)
     "08.1": (lambda: {"lower_without_mask": False, "model": _sentiment_model()}, {}, []),
@@ -120,11 +140,7 @@ WRONG = {
         {},
         [],
     ),
-    # lower = more suspicious: the sign is flipped
-    "11.3": (
-        lambda: -_X_FRAUD[:, 0],
-        {"y_test": _Y_FRAUD, "reference_scores": _X_FRAUD[:, 1]},
-        [],
-    ),
-    "11.4": (_fitted_dummy, {"X_test": _X_FRAUD, "y_test": _Y_FRAUD}, []),
+    # lower = more suspicious: the sign of the reconstruction error is flipped
+    "11.3": (lambda: _flipped_error, _fraud_validation(), ["rankdata("]),
+    "11.4": (_fitted_dummy, _fraud_splits(), []),
 }
