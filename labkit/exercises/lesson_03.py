@@ -47,8 +47,9 @@ def _colour_patches() -> tuple[np.ndarray, np.ndarray]:
     expects="a function blue_mask(image_bgr) -> mask (height x width, 255 = blue)",
     verifies="your mask covers saturated blues and leaves skin, red, green, yellow, purple, "
     "white, grey and black out, on a test card",
-    hint="convert with cv2.cvtColor(image, cv2.COLOR_BGR2HSV) (the image is BGR) and keep "
-    "hues around 100-130 with enough saturation and brightness: cv2.inRange(hsv, lower, upper).",
+    hint="convert to a colour space with a hue channel (mind the channel order OpenCV stores "
+    "images in), keep a band of blue hues, and ask for enough saturation and brightness so that "
+    "greys, white and black stay out; cv2.inRange builds a mask from lower and upper bounds.",
 )
 def _check_03_1(answer: Any, **context: Any) -> None:
     blue_mask = _callable(answer, "a function blue_mask(image_bgr)")
@@ -132,43 +133,79 @@ def _detect_faces(image_bgr: np.ndarray) -> np.ndarray:
     return cascade.detectMultiScale(gray, scaleFactor=1.15, minNeighbors=6, minSize=(60, 60))
 
 
+def _cascade_eyes(image_bgr: np.ndarray, faces: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Every box the eye cascade can find in the face regions, with lenient settings."""
+    import cv2
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
+    gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+    found = []
+    for x, y, w, h in faces:
+        boxes = cascade.detectMultiScale(gray[y : y + h, x : x + w], 1.05, 3, minSize=(8, 8))
+        found += [(x + ex, y + ey, ew, eh) for ex, ey, ew, eh in boxes]
+    return found
+
+
+def _overlap(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
+
+
 @_register(
     "03.3",
     "Eyes inside faces",
     expects="a function find_eyes(image_bgr, faces) -> list of eye boxes (x, y, w, h) in image "
     "coordinates, faces being the (x, y, w, h) face boxes",
-    verifies="on the three portraits every eye box lies inside a face, and every face has 1 to 3 "
-    "eyes",
-    hint="for each face box crop gray[y : y + h, x : x + w], run the eye cascade "
-    "(cv2.data.haarcascades + 'haarcascade_eye.xml') on the crop, and add (x, y) to the "
-    "corner of every eye box it finds.",
+    verifies="on the three portraits every eye box lies inside a face and is one the eye cascade "
+    "can find there, and every face has 1 to 3 eyes",
+    hint="run the eye cascade only on the region of each face box, and remember that what it "
+    "finds there is measured from the region's corner, not the image's; raise minNeighbors if "
+    "a face gets too many eyes.",
 )
 def _check_03_3(answer: Any, **context: Any) -> str:
     find_eyes = _callable(answer, "a function find_eyes(image_bgr, faces)")
     counts = []
     for name, image in _portraits().items():
-        faces = _detect_faces(image)
-        eyes = [tuple(int(v) for v in box) for box in find_eyes(image.copy(), faces)]
-        _need(all(box[2] > 0 and box[3] > 0 for box in eyes), f"{name}: an eye box has no area.")
-        per_face = []
-        for fx, fy, fw, fh in faces:
-            inside = [
-                (ex, ey, ew, eh)
-                for ex, ey, ew, eh in eyes
-                if fx - 2 <= ex
-                and ex + ew <= fx + fw + 2
-                and fy - 2 <= ey
-                and ey + eh <= fy + fh + 2
-            ]
-            per_face.append(len(inside))
-        _need(
-            sum(per_face) == len(eyes),
-            f"{name}: some eye boxes are outside every face: are they in image coordinates?",
-        )
-        _need(min(per_face) >= 1, f"{name}: a face has no eye: search inside each face box.")
-        _need(max(per_face) <= 3, f"{name}: a face has more than 3 eyes: raise minNeighbors.")
-        counts.append(f"{name} {per_face}")
-    return "eyes per face: " + ", ".join(counts)
+        detected = _detect_faces(image)
+        # the same faces in boxes grown up and to the left: real eyes stay inside them, but eye
+        # boxes guessed from the box's proportions move off the eyes
+        grown = [
+            (max(0, x - w // 3), max(0, y - h // 3), w + min(x, w // 3), h + min(y, h // 3))
+            for x, y, w, h in detected
+        ]
+        for faces, label in ((detected, name), (np.array(grown), f"{name} (larger face boxes)")):
+            counts.append(_eyes_per_face(find_eyes, image, faces, label))
+    return "eyes per face: " + ", ".join(counts[::2])
+
+
+def _eyes_per_face(find_eyes: Any, image: np.ndarray, faces: np.ndarray, name: str) -> str:
+    """Checks find_eyes on one image and its face boxes; returns "name [eyes per face]"."""
+    eyes = [tuple(int(v) for v in box) for box in find_eyes(image.copy(), faces)]
+    _need(all(box[2] > 0 and box[3] > 0 for box in eyes), f"{name}: an eye box has no area.")
+    per_face = []
+    for fx, fy, fw, fh in faces:
+        inside = [
+            (ex, ey, ew, eh)
+            for ex, ey, ew, eh in eyes
+            if fx - 2 <= ex and ex + ew <= fx + fw + 2 and fy - 2 <= ey and ey + eh <= fy + fh + 2
+        ]
+        per_face.append(len(inside))
+    _need(
+        sum(per_face) == len(eyes),
+        f"{name}: some eye boxes are outside every face: are they in image coordinates?",
+    )
+    _need(min(per_face) >= 1, f"{name}: a face has no eye: search inside each face box.")
+    _need(max(per_face) <= 3, f"{name}: a face has more than 3 eyes: raise minNeighbors.")
+    candidates = _cascade_eyes(image, faces)
+    _need(
+        all(any(_overlap(box, c) >= 0.4 for c in candidates) for box in eyes),
+        f"{name}: some eye boxes are not where the eye cascade finds eyes in that face: are "
+        "they detections of the eye cascade, in image coordinates?",
+    )
+    return f"{name} {per_face}"
 
 
 def _hist_distance_reference(frame_a: np.ndarray, frame_b: np.ndarray) -> float:
@@ -187,9 +224,10 @@ def _hist_distance_reference(frame_a: np.ndarray, frame_b: np.ndarray) -> float:
     "A better cut detector",
     expects="a function hist_distance(frame_a, frame_b) -> float for two BGR frames",
     verifies="your distance equals the Bhattacharyya distance between the 256-bin grayscale "
-    "histograms, on pairs of test frames",
-    hint="convert each frame to grayscale, cv2.calcHist([gray], [0], None, [256], [0, 256]), "
-    "cv2.normalize each histogram, then cv2.compareHist(h1, h2, cv2.HISTCMP_BHATTACHARYYA).",
+    "histograms, on pairs of grey and colour test frames",
+    hint="the frames are BGR: turn each into grey levels, count them in a 256-bin histogram "
+    "(cv2.calcHist takes lists of images, channels, sizes and ranges), normalise it, and let "
+    "cv2.compareHist measure the distance with its Bhattacharyya method.",
 )
 def _check_03_4(answer: Any, **context: Any) -> None:
     import cv2
@@ -198,11 +236,21 @@ def _check_03_4(answer: Any, **context: Any) -> None:
     images = [cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) for g in _test_images()]
     rng = np.random.default_rng(2)
     shifted = np.clip(images[1].astype(int) + 15 + rng.integers(-3, 4, images[1].shape), 0, 255)
+    # colour frames: the channels differ, so one channel's histogram is not the grey one
+    tinted = [
+        np.clip(image.astype(int) * np.array(gains), 0, 255).astype(np.uint8)
+        for image, gains in zip(
+            images, ((1.3, 0.6, 0.9), (0.5, 1.1, 1.4), (0.8, 1.4, 0.4)), strict=True
+        )
+    ]
     pairs = [
         (images[0], images[0]),
         (images[0], images[1]),
         (images[1], shifted.astype(np.uint8)),
         (images[1], images[2]),
+        (tinted[0], tinted[1]),
+        (tinted[1], tinted[2]),
+        (images[1], tinted[1]),
     ]
     for i, (a, b) in enumerate(pairs):
         got = _number(hist_distance(a.copy(), b.copy()), "the distance")
