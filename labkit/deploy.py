@@ -39,6 +39,7 @@ kubernetes-validate (https://github.com/willthames/kubernetes-validate).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -87,10 +88,25 @@ NOT_APPLIED = "rendered and validated, not applied"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "InferenceService"}
 SERVING_KINDS = {"Deployment", "InferenceService"}
 CUSTOM_API_GROUPS = {"serving.kserve.io"}  # no schema in kubernetes-validate: checked here
-KSERVE_PREDICTOR_FIELDS = {
-    "containers", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget",
-    "securityContext", "nodeSelector", "tolerations", "volumes", "serviceAccountName",
+#: KServe's InferenceService CRD (v0.20.0, trimmed), vendored under k8s/: the schema validate() uses
+KSERVE_CRD = Path("k8s") / "schemas" / "serving.kserve.io_inferenceservices.yaml"
+#: predictor fields that are KServe's own (ComponentExtensionSpec, model formats), not PodSpec's
+KSERVE_COMPONENT_FIELDS = {
+    "annotations", "autoScaling", "batcher", "canaryTrafficPercent", "containerConcurrency",
+    "deploymentStrategy", "huggingface", "labels", "lightgbm", "logger", "maxReplicas",
+    "minReplicas", "model", "name", "onnx", "paddle", "pmml", "pytorch", "scaleMetric",
+    "scaleMetricType", "scaleTarget", "sklearn", "storageContainerName", "storageUris",
+    "tensorflow", "timeout", "triton", "workerSpec", "xgboost",
 }  # fmt: skip
+#: the InferenceService annotation that picks KServe's deployment mode
+KSERVE_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+#: KServe's deployment modes (pkg/constants: Standard and Knative; the legacy names still parse)
+KSERVE_MODES = {"Standard": "Standard", "RawDeployment": "Standard",
+                "Knative": "Knative", "Serverless": "Knative"}  # fmt: skip
+#: how a pod finds GPU nodes, per kind of cluster (render(gpu_nodes=...)); see README "GPU nodes"
+GPU_NODES = ("gpu-operator", "gke", "eks", "aks", "any")
+#: the env var the GPU overlay sets: labkit.serving exits when TensorFlow sees no GPU
+REQUIRE_GPU_ENV = "LABKIT_REQUIRE_GPU"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -234,6 +250,9 @@ def render(
     gpus: int = 1,
     namespace: str = "labkit",
     model_name: str = "sentiment",
+    gpu_nodes: str = "gpu-operator",
+    kserve_mode: str = "Standard",
+    network_policy: bool = False,
 ) -> list[dict]:
     """Render the serving manifests of one overlay with image, replicas, GPUs and namespace set.
 
@@ -255,9 +274,30 @@ def render(
         gpus: ``nvidia.com/gpu`` per pod, request = limit (>= 1; ignored by the cpu overlay).
         namespace: the Kubernetes namespace (a DNS label: lower case, digits, ``-``).
         model_name: the name in the URLs (``/v1/models/<model_name>:predict``) and of the objects.
+        gpu_nodes: how GPU pods find GPU nodes (gpu and kserve overlays), one of
+            :data:`GPU_NODES`: ``"gpu-operator"`` (the manifests' default: node selector
+            ``nvidia.com/gpu.present: "true"``, the label NVIDIA's GPU feature discovery sets
+            with the GPU Operator); ``"gke"`` (GKE with Google's drivers: required node affinity
+            on ``cloud.google.com/gke-accelerator``, and ``LD_LIBRARY_PATH`` with
+            ``/usr/local/nvidia/lib64``, where GKE mounts the driver libraries); ``"aks"``
+            (node selector ``kubernetes.azure.com/accelerator: nvidia`` and a toleration of
+            the ``sku=gpu:NoSchedule`` taint AKS's GPU docs put on GPU pools); ``"eks"`` and
+            ``"any"`` (no node label: the ``nvidia.com/gpu`` request alone sends the pod to
+            nodes whose device plugin advertises GPUs). The ``nvidia.com/gpu`` NoSchedule
+            toleration is always there. See the README, "GPU nodes".
+        kserve_mode: the kserve overlay's KServe deployment mode (annotation
+            ``serving.kserve.io/deploymentMode``): ``"Standard"`` (a Deployment plus HPA on
+            CPU; every PodSpec field allowed) or ``"Knative"`` (request-based autoscaling on
+            concurrency; the predictor is rendered to fit Knative's default feature flags:
+            no pod securityContext — its fields move to the container —, no node selection,
+            no tolerations, no rollout strategy). Ignored by the other overlays.
+        network_policy: also render ``k8s/serving/networkpolicy`` (cpu and gpu overlays): a
+            NetworkPolicy that admits ingress to the server's pods on the serving port only.
 
     Returns:
         The rendered objects as dicts, in kustomize's order (e.g. Service, Deployment, PDB, HPA).
+        A Deployment carries ``spec.replicas`` (the starting count); :func:`apply` leaves it out
+        when an autoscaler manages the Deployment (see :func:`apply_body`).
 
     Raises:
         ValueError: unknown overlay, or a bad image, count or name (the message says what fits).
@@ -281,6 +321,23 @@ def render(
             f"gpus {gpus!r}: must be an integer >= 1 for the {overlay} overlay "
             "(for a server without GPU use overlay='cpu')"
         )
+    if gpu_nodes not in GPU_NODES:
+        raise ValueError(
+            f"gpu_nodes {gpu_nodes!r}: choose one of {list(GPU_NODES)} (the kind of GPU nodes "
+            "your cluster has: GPU Operator, GKE, EKS, AKS, or any node with nvidia.com/gpu)"
+        )
+    mode = KSERVE_MODES.get(kserve_mode)
+    if mode is None:
+        raise ValueError(
+            f"kserve_mode {kserve_mode!r}: choose 'Standard' (Deployment + HPA) or 'Knative' "
+            "(Serverless), KServe's serving.kserve.io/deploymentMode values"
+        )
+    if overlay == "kserve" and mode == "Knative" and gpu_nodes not in ("gpu-operator", "any"):
+        raise ValueError(
+            f"gpu_nodes {gpu_nodes!r} with kserve_mode 'Knative': Knative's default feature "
+            "flags refuse nodeSelector, affinity and tolerations (kubernetes.podspec-* in "
+            "config-features); use kserve_mode='Standard', or gpu_nodes='any'"
+        )
     image_fields = _split_image(image)
     from labkit import paths
 
@@ -297,6 +354,14 @@ def render(
         )
 
     gpu_resources = {"requests": {GPU: gpus}, "limits": {GPU: gpus}}
+    pod_path = "/spec/predictor" if overlay == "kserve" else "/spec/template/spec"
+    workload_kind = "InferenceService" if overlay == "kserve" else "Deployment"
+    if overlay != "cpu":
+        operations = _gpu_node_operations(gpu_nodes, pod_path)
+        if overlay == "kserve" and mode == "Knative":
+            operations = _knative_operations(pod_path)
+        if operations:
+            json_patch(workload_kind, operations)
     if overlay == "kserve":
         json_patch(
             "InferenceService",
@@ -388,9 +453,19 @@ def render(
                 "includeTemplates": True,
             }
         ]
+    resources = [folder]
+    if network_policy:
+        if overlay == "kserve":
+            raise ValueError(
+                "network_policy=True: for the kserve overlay KServe creates the pods and their "
+                "labels; write a NetworkPolicy for its pods (see k8s/serving/networkpolicy)"
+            )
+        resources.append(
+            paths.project_file(paths.K8S_SERVING, "networkpolicy", "kustomization.yaml").parent
+        )
     kubectl = _kubectl()
     with tempfile.TemporaryDirectory(prefix="labkit-render-") as tmp:
-        kustomization["resources"] = [os.path.relpath(folder, tmp)]
+        kustomization["resources"] = [os.path.relpath(r, tmp) for r in resources]
         if patches:
             kustomization["patches"] = patches
         (Path(tmp) / "kustomization.yaml").write_text(
@@ -402,6 +477,61 @@ def render(
     if result.returncode != 0:
         raise ManifestError(f"kubectl kustomize of overlay {overlay!r}: {result.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _pointer(*parts: str) -> str:
+    """A JSON pointer from path parts (RFC 6901: ``~`` → ``~0``, ``/`` → ``~1``)."""
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _gpu_node_operations(gpu_nodes: str, pod_path: str) -> list[dict]:
+    """JSON-patch operations that fit the manifests' GPU-Operator node selector to ``gpu_nodes``."""
+    selector = f"{pod_path}/nodeSelector"
+    if gpu_nodes == "gpu-operator":
+        return []
+    if gpu_nodes == "aks":
+        return [
+            {"op": "replace", "path": selector,
+             "value": {"kubernetes.azure.com/accelerator": "nvidia"}},
+            {"op": "add", "path": f"{pod_path}/tolerations/-",
+             "value": {"key": "sku", "operator": "Equal", "value": "gpu",
+                       "effect": "NoSchedule"}},
+        ]  # fmt: skip
+    operations = [{"op": "remove", "path": selector}]
+    if gpu_nodes == "gke":
+        term = {"matchExpressions": [{"key": "cloud.google.com/gke-accelerator",
+                                      "operator": "Exists"}]}  # fmt: skip
+        operations += [
+            {"op": "add", "path": f"{pod_path}/affinity",
+             "value": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                 "nodeSelectorTerms": [term]}}}},
+            {"op": "add", "path": f"{pod_path}/containers/0/env/-",
+             "value": {"name": "LD_LIBRARY_PATH",
+                       "value": "/usr/local/nvidia/lib64:/usr/local/nvidia/lib"}},
+        ]  # fmt: skip
+    return operations
+
+
+def _knative_operations(pod_path: str) -> list[dict]:
+    """JSON-patch operations that turn the Standard-mode predictor into one Knative admits with
+    its default feature flags (knative/serving pkg/apis/serving/fieldmask.go, features.yaml)."""
+    container = f"{pod_path}/containers/0/securityContext"
+    return [
+        {"op": "replace", "path": _pointer("metadata", "annotations", KSERVE_MODE_ANNOTATION),
+         "value": "Knative"},
+        {"op": "remove", "path": _pointer("metadata", "annotations",
+                                          "serving.kserve.io/autoscalerClass")},
+        {"op": "remove", "path": f"{pod_path}/securityContext"},
+        {"op": "remove", "path": f"{pod_path}/nodeSelector"},
+        {"op": "remove", "path": f"{pod_path}/tolerations"},
+        {"op": "remove", "path": f"{pod_path}/deploymentStrategy"},
+        {"op": "replace", "path": f"{pod_path}/scaleMetric", "value": "concurrency"},
+        {"op": "replace", "path": f"{pod_path}/scaleTarget", "value": 8},
+        {"op": "add", "path": f"{container}/runAsNonRoot", "value": True},
+        {"op": "add", "path": f"{container}/runAsUser", "value": 10001},
+        {"op": "add", "path": f"{container}/runAsGroup", "value": 10001},
+        {"op": "add", "path": f"{container}/seccompProfile", "value": {"type": "RuntimeDefault"}},
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- validate
@@ -438,22 +568,289 @@ def served_model_name(container: dict) -> str:
     return DEFAULT_MODEL_NAME
 
 
-def policy_problems(objects: Iterable[dict]) -> list[str]:
+def kserve_mode(obj: dict) -> str:
+    """An InferenceService's KServe deployment mode, ``"Standard"`` or ``"Knative"``.
+
+    Read from the ``serving.kserve.io/deploymentMode`` annotation; the legacy names
+    ``RawDeployment`` and ``Serverless`` map to their new names (KServe's
+    ``constants.ParseDeploymentMode``). Without the annotation the install's
+    ``defaultDeploymentMode`` decides; KServe's own ``config/configmap/inferenceservice.yaml``
+    says ``Serverless``, so ``"Knative"`` is returned. An unknown value is returned as is.
+    """
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(KSERVE_MODE_ANNOTATION, "Serverless")
+    return KSERVE_MODES.get(value, value)
+
+
+#: Knative's config-features flags that gate PodSpec fields (knative/serving
+#: pkg/apis/serving/fieldmask.go PodSpecMask; every one defaults to "disabled",
+#: config/core/configmaps/features.yaml)
+KNATIVE_POD_FLAGS = {
+    "affinity": "kubernetes.podspec-affinity",
+    "topologySpreadConstraints": "kubernetes.podspec-topologyspreadconstraints",
+    "hostAliases": "kubernetes.podspec-hostaliases",
+    "nodeSelector": "kubernetes.podspec-nodeselector",
+    "runtimeClassName": "kubernetes.podspec-runtimeclassname",
+    "tolerations": "kubernetes.podspec-tolerations",
+    "securityContext": "kubernetes.podspec-securitycontext",
+    "shareProcessNamespace": "kubernetes.podspec-shareprocessnamespace",
+    "priorityClassName": "kubernetes.podspec-priorityclassname",
+    "schedulerName": "kubernetes.podspec-schedulername",
+    "initContainers": "kubernetes.podspec-init-containers",
+    "dnsPolicy": "kubernetes.podspec-dnspolicy",
+    "dnsConfig": "kubernetes.podspec-dnsconfig",
+    "hostIPC": "kubernetes.podspec-hostipc",
+    "hostPID": "kubernetes.podspec-hostpid",
+    "hostNetwork": "kubernetes.podspec-hostnetwork",
+}
+#: PodSpec fields Knative always allows (PodSpecMask; automountServiceAccountToken only false)
+KNATIVE_POD_FIELDS = {"serviceAccountName", "containers", "volumes", "imagePullSecrets",
+                      "enableServiceLinks", "automountServiceAccountToken"}  # fmt: skip
+#: container fields Knative allows (ContainerMask) and container securityContext fields
+#: (SecurityContextMask; privileged only false, capabilities.add behind a flag)
+KNATIVE_CONTAINER_FIELDS = {
+    "name", "args", "command", "env", "workingDir", "envFrom", "image", "imagePullPolicy",
+    "livenessProbe", "ports", "readinessProbe", "resources", "securityContext", "startupProbe",
+    "terminationMessagePath", "terminationMessagePolicy", "volumeMounts",
+}  # fmt: skip
+KNATIVE_SECURITY_CONTEXT_FIELDS = {
+    "capabilities", "readOnlyRootFilesystem", "runAsUser", "runAsGroup", "runAsNonRoot",
+    "allowPrivilegeEscalation", "seccompProfile", "privileged",
+}  # fmt: skip
+#: volume sources Knative allows (VolumeSourceMask), with the flag of those behind one
+KNATIVE_VOLUME_SOURCES = {"secret": None, "configMap": None, "projected": None,
+                          "emptyDir": "kubernetes.podspec-volumes-emptydir",
+                          "persistentVolumeClaim": "kubernetes.podspec-persistent-volume-claim",
+                          "hostPath": "kubernetes.podspec-volumes-hostpath",
+                          "csi": "kubernetes.podspec-volumes-csi",
+                          "ephemeral": "kubernetes.podspec-volumes-ephemeral",
+                          "image": "kubernetes.podspec-volumes-image"}  # fmt: skip
+#: the one default that is "enabled" among those flags (features.yaml)
+KNATIVE_ENABLED_BY_DEFAULT = {"kubernetes.podspec-volumes-emptydir", "multi-container"}
+#: ports the queue-proxy sidecar takes (k8s_validation.go reservedPorts)
+KNATIVE_RESERVED_PORTS = {8012, 8013, 8022, 8008, 9090, 9091}
+KNATIVE_RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
+#: scale metrics KServe admits per autoscaler (pkg/constants AutoscalerAllowed*MetricsList)
+KSERVE_HPA_METRICS = ("cpu", "memory")
+KSERVE_KPA_METRICS = ("concurrency", "rps")
+
+
+def kserve_problems(obj: dict, knative_features: dict[str, str] | None = None) -> list[str]:
+    """What KServe's and Knative's admission would refuse in an InferenceService, offline.
+
+    The deployment mode (:func:`kserve_mode`) decides the rules:
+
+    * **Standard** (``RawDeployment``): KServe makes a Deployment and an HPA, so every PodSpec
+      name is fine; the HPA admits ``scaleMetric`` ``cpu`` or ``memory`` only, a CPU
+      ``scaleTarget`` of 1-100 % (KServe ``validateScalingHPACompExtension``); the KEDA
+      autoscaler class takes no ``scaleMetric``.
+    * **Knative** (``Serverless``): KServe copies the predictor into a Knative Service, whose
+      webhook applies Knative's name masks with the cluster's ``config-features`` flags
+      (defaults from knative/serving ``config/core/configmaps/features.yaml``): pod fields
+      behind a disabled flag (:data:`KNATIVE_POD_FLAGS`: securityContext, nodeSelector,
+      tolerations, affinity, ...) are refused, as are container fields outside
+      ``ContainerMask``, container securityContext fields outside ``SecurityContextMask``,
+      ``automountServiceAccountToken: true``, more than one port, a reserved port or env var,
+      and volume types behind disabled flags; the KPA autoscaler admits ``concurrency`` or
+      ``rps`` and no ``deploymentStrategy`` (KServe ``validateScalingKPACompExtension``).
+
+    Args:
+        obj: an InferenceService as a dict.
+        knative_features: the cluster's ``config-features`` entries that differ from Knative's
+            defaults, e.g. ``{"kubernetes.podspec-tolerations": "enabled"}`` (values
+            ``enabled``, ``allowed`` or ``disabled``, as in the ConfigMap).
+
+    Returns:
+        Problems, each ``"InferenceService ns/name: predictor.FIELD ... (the rule)"``.
+    """
+    where = _where(obj)
+    problems: list[str] = []
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    raw_mode = annotations.get(KSERVE_MODE_ANNOTATION)
+    predictor = (obj.get("spec") or {}).get("predictor") or {}
+    if raw_mode is None:
+        problems.append(
+            f"{where}: choose the deployment mode on purpose: annotation {KSERVE_MODE_ANNOTATION}"
+            ": Standard (Deployment + HPA) or Knative (the install's default decides otherwise, "
+            "Serverless in KServe's inferenceservice-config); checked here as Knative"
+        )
+    mode = kserve_mode(obj)
+    if mode not in ("Standard", "Knative"):
+        return problems + [
+            f"{where}: {KSERVE_MODE_ANNOTATION} {raw_mode!r} is not a mode for a custom "
+            "predictor: use Standard or Knative (KServe's DeploymentModeType)"
+        ]
+    metric = predictor.get("scaleMetric")
+    if mode == "Standard":
+        autoscaler = annotations.get("serving.kserve.io/autoscalerClass", "hpa")
+        if raw_mode == "RawDeployment":
+            problems.append(
+                f"{where}: {KSERVE_MODE_ANNOTATION} RawDeployment is the name before KServe "
+                "0.15, and KServe's scaling validation only knows 'Standard': write Standard"
+            )
+        if autoscaler == "keda" and metric is not None:
+            problems.append(f"{where}: predictor.scaleMetric is not supported for KEDA (KServe)")
+        elif autoscaler == "hpa":
+            if metric is not None and metric not in KSERVE_HPA_METRICS:
+                problems.append(
+                    f"{where}: predictor.scaleMetric {metric!r} is refused in Standard mode: "
+                    f"KServe's HPA scales on {' or '.join(KSERVE_HPA_METRICS)} "
+                    "(validateScalingHPACompExtension; concurrency and rps need Knative mode)"
+                )
+            target = predictor.get("scaleTarget")
+            if (metric or "cpu") == "cpu" and target is not None and not 1 <= target <= 100:
+                problems.append(
+                    f"{where}: predictor.scaleTarget {target}: the CPU target is a "
+                    "utilization percentage, 1-100 (KServe)"
+                )
+        return problems
+    # Knative
+    features = {**{flag: "disabled" for flag in KNATIVE_POD_FLAGS.values()},
+                **dict.fromkeys(KNATIVE_ENABLED_BY_DEFAULT, "enabled"),
+                **(knative_features or {})}  # fmt: skip
+
+    def on(flag: str | None) -> bool:
+        return flag is None or str(features.get(flag, "disabled")).lower() != "disabled"
+
+    def refuse(name: str, flag: str | None = None, why: str = "") -> None:
+        rule = (
+            f"Knative's feature flag {flag} is disabled by default (config-features in "
+            f"knative-serving): enable it there and pass knative_features={{{flag!r}: "
+            f"'enabled'}}, or use {KSERVE_MODE_ANNOTATION}: Standard"
+            if flag
+            else why or "Knative never allows it (knative/serving fieldmask.go)"
+        )
+        problems.append(f"{where}: predictor.{name} is refused in Knative mode: {rule}")
+
+    if metric is not None and metric not in KSERVE_KPA_METRICS:
+        problems.append(
+            f"{where}: predictor.scaleMetric {metric!r} is refused in Knative mode: Knative's "
+            f"autoscaler (KPA) scales on {' or '.join(KSERVE_KPA_METRICS)} "
+            "(KServe validateScalingKPACompExtension); cpu and memory need Standard mode"
+        )
+    if "deploymentStrategy" in predictor:
+        refuse("deploymentStrategy", why="KServe allows a deploymentStrategy only in Standard mode")
+    for name in sorted(set(predictor) - KSERVE_COMPONENT_FIELDS):
+        if name in KNATIVE_POD_FLAGS:
+            if name == "securityContext" and not on(KNATIVE_POD_FLAGS[name]):
+                allowed = {"seccompProfile"} if on("secure-pod-defaults") else set()
+                for key in sorted(set(predictor[name] or {}) - allowed):
+                    refuse(f"securityContext.{key}", KNATIVE_POD_FLAGS[name])
+            elif not on(KNATIVE_POD_FLAGS[name]):
+                refuse(name, KNATIVE_POD_FLAGS[name])
+        elif name == "automountServiceAccountToken":
+            if predictor[name] is not False:
+                refuse(name, why="Knative allows automountServiceAccountToken only as false")
+        elif name not in KNATIVE_POD_FIELDS:
+            refuse(name)
+    containers = list(predictor.get("containers") or [])
+    for index, container in enumerate(containers):
+        at = f"containers[{index}]"
+        for name in sorted(set(container) - KNATIVE_CONTAINER_FIELDS):
+            refuse(f"{at}.{name}")
+        security = container.get("securityContext") or {}
+        for name in sorted(set(security) - KNATIVE_SECURITY_CONTEXT_FIELDS):
+            refuse(f"{at}.securityContext.{name}")
+        if security.get("privileged") is True:
+            refuse(f"{at}.securityContext.privileged", why="only privileged: false is allowed")
+        if (security.get("capabilities") or {}).get("add") and not on(
+            "kubernetes.containerspec-addcapabilities"
+        ):
+            refuse(f"{at}.securityContext.capabilities.add",
+                   "kubernetes.containerspec-addcapabilities")  # fmt: skip
+        ports = container.get("ports") or []
+        if index == 0 or ports:
+            if len(ports) > 1:
+                refuse(f"{at}.ports", why="one container port only (Knative routes to it)")
+            for port in ports[:1]:
+                if port.get("containerPort") in KNATIVE_RESERVED_PORTS:
+                    reserved = sorted(KNATIVE_RESERVED_PORTS)
+                    refuse(f"{at}.ports", why=f"{port['containerPort']} is a reserved port "
+                           f"(Knative's queue-proxy: {reserved})")  # fmt: skip
+                if port.get("name") not in (None, "", "h2c", "http1"):
+                    refuse(f"{at}.ports[0].name", why="a port name must be empty, h2c or http1")
+        for env in container.get("env") or []:
+            if env.get("name") in KNATIVE_RESERVED_ENV:
+                refuse(f"{at}.env {env['name']}", why="a reserved environment variable")
+    for volume in predictor.get("volumes") or []:
+        for source in sorted(set(volume) - {"name"}):
+            if source not in KNATIVE_VOLUME_SOURCES:
+                refuse(f"volumes {volume.get('name')}: {source}")
+            elif not on(KNATIVE_VOLUME_SOURCES[source]):
+                refuse(f"volumes {volume.get('name')}: {source}", KNATIVE_VOLUME_SOURCES[source])
+    return problems
+
+
+def _pdb_problems(pdb: dict, selector: dict, objects: list[dict]) -> list[str]:
+    """A PodDisruptionBudget that allows no eviction at the smallest replica count of the
+    workloads it selects blocks every node drain (``kubectl drain``, cluster upgrades)."""
+    spec = pdb.get("spec") or {}
+    counts: list[int] = []
+
+    def count(value) -> None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            counts.append(value)  # (a wrong type is the schema's problem)
+
+    for obj in objects:
+        labels = _pod_labels(obj) if obj.get("kind") in WORKLOAD_KINDS else {}
+        if obj.get("kind") in ("Deployment", "StatefulSet") and selector.items() <= labels.items():
+            count((obj.get("spec") or {}).get("replicas", 1))
+            for hpa in objects:
+                target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+                if hpa.get("kind") == "HorizontalPodAutoscaler" and target.get("name") == (
+                    obj.get("metadata") or {}).get("name"):  # fmt: skip
+                    count(hpa["spec"].get("minReplicas", 1))
+    if not counts:
+        return []
+    low = min(counts)
+
+    def pods(value, round_up: bool) -> int:
+        if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+            share = int(value[:-1]) * low / 100
+            return math.ceil(share) if round_up else math.floor(share)
+        return value if isinstance(value, int) else 1  # (a wrong type is the schema's problem)
+
+    if "minAvailable" in spec:  # the eviction API rounds a minAvailable percentage up
+        allowed = low - pods(spec["minAvailable"], round_up=True)
+        rule = f"minAvailable {spec['minAvailable']}"
+    elif "maxUnavailable" in spec:  # ... and a maxUnavailable percentage up as well
+        allowed = pods(spec["maxUnavailable"], round_up=True)
+        rule = f"maxUnavailable {spec['maxUnavailable']}"
+    else:
+        return []
+    if allowed >= 1:
+        return []
+    return [
+        f"{_where(pdb)}: {rule} allows no eviction at {low} replica(s), so every node drain and "
+        "cluster upgrade blocks: use maxUnavailable: 1"
+    ]
+
+
+def policy_problems(
+    objects: Iterable[dict], knative_features: dict[str, str] | None = None
+) -> list[str]:
     """The project's policy for workloads, as a list of problems (empty: policy-clean).
 
     For every Deployment, StatefulSet, DaemonSet, Job and InferenceService (each container and
     init container): CPU and memory requests and limits; ``nvidia.com/gpu`` request equal to its
-    limit, with the ``nvidia.com/gpu.present: "true"`` node selector and the ``nvidia.com/gpu``
-    NoSchedule toleration; ``runAsNonRoot`` on the pod, no host network or PID namespace, no
-    ``runAsUser: 0``, no privilege escalation, not privileged, all capabilities dropped. Model
-    servers (Deployment, InferenceService) need the readiness probe ``/v1/models/<name>`` and
-    the liveness probe ``/v2/health/live``. Among the objects: a Service or
-    PodDisruptionBudget selector must match some workload's pod labels, an autoscaler must
-    target an object that is there, with ``minReplicas <= maxReplicas``; an InferenceService
-    predictor has only known fields and ``1 <= minReplicas <= maxReplicas``.
+    limit, with the ``nvidia.com/gpu`` NoSchedule toleration (not for a Knative-mode
+    InferenceService, where Knative refuses tolerations by default); ``runAsNonRoot`` on the pod
+    or on every container, ``automountServiceAccountToken: false``, no host network or PID
+    namespace, no ``runAsUser: 0``, no privilege escalation, not privileged, all capabilities
+    dropped. No GPU node label is required: the
+    ``nvidia.com/gpu`` request already limits a pod to GPU nodes, and the label differs per
+    cluster (``render(gpu_nodes=...)``). Model servers (Deployment, InferenceService) need the
+    readiness probe ``/v1/models/<name>`` and the liveness probe ``/v2/health/live``. Among the
+    objects: a Service or PodDisruptionBudget selector must match some workload's pod labels;
+    a PodDisruptionBudget must allow one eviction at the smallest replica count (Deployment
+    replicas, HPA minReplicas), or it blocks node drains; an autoscaler must target an object
+    that is there, with ``minReplicas <= maxReplicas``; an InferenceService has one container
+    ``kserve-container``, ``1 <= minReplicas <= maxReplicas`` and passes :func:`kserve_problems`
+    (its deployment mode's admission rules).
 
     Args:
         objects: Kubernetes objects as dicts (e.g. from :func:`render`).
+        knative_features: for Knative-mode InferenceServices, see :func:`kserve_problems`.
 
     Returns:
         Problems, each ``"Kind namespace/name[, container C]: what is wrong"``.
@@ -464,13 +861,30 @@ def policy_problems(objects: Iterable[dict]) -> list[str]:
     for obj in workloads:
         where = _where(obj)
         pod = _pod_spec(obj)
+        # Knative refuses tolerations by default: the GPU taint is tolerated by the
+        # ExtendedResourceToleration admission plugin or the kubernetes.podspec-tolerations flag
+        knative = obj["kind"] == "InferenceService" and kserve_mode(obj) == "Knative"
 
         def check(ok: bool, message: str, at: str = where) -> None:
             if not ok:
                 problems.append(f"{at}: {message}")
 
         pod_security = pod.get("securityContext") or {}
-        check(pod_security.get("runAsNonRoot") is True, "pod securityContext.runAsNonRoot: true")
+        every_container = list(pod.get("containers") or []) + list(pod.get("initContainers") or [])
+        check(
+            pod_security.get("runAsNonRoot") is True
+            or bool(every_container)
+            and all(
+                (c.get("securityContext") or {}).get("runAsNonRoot") is True
+                for c in every_container
+            ),
+            "needs runAsNonRoot: true in the pod securityContext (or in every container's)",
+        )
+        check(
+            pod.get("automountServiceAccountToken") is False,
+            "automountServiceAccountToken must be false: no labkit pod talks to the Kubernetes "
+            "API, and a mounted token is a credential",
+        )
         check(pod.get("hostNetwork") is not True, "hostNetwork is not allowed")
         check(pod.get("hostPID") is not True, "hostPID is not allowed")
         containers = list(pod.get("containers") or []) + list(pod.get("initContainers") or [])
@@ -490,12 +904,8 @@ def policy_problems(objects: Iterable[dict]) -> list[str]:
                     at,
                 )
                 check(
-                    (pod.get("nodeSelector") or {}).get("nvidia.com/gpu.present") == "true",
-                    'a GPU pod needs nodeSelector nvidia.com/gpu.present: "true"',
-                    at,
-                )
-                check(
-                    {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
+                    knative
+                    or {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
                     in (pod.get("tolerations") or []),
                     f"a GPU pod needs the toleration {{key: {GPU}, operator: Exists, "
                     "effect: NoSchedule}",
@@ -528,8 +938,6 @@ def policy_problems(objects: Iterable[dict]) -> list[str]:
                     check(actual == path, f"{probe} must GET {path} (found {actual})", at)
         if obj["kind"] == "InferenceService":
             predictor = obj.get("spec", {}).get("predictor", {})
-            unknown = sorted(set(predictor) - KSERVE_PREDICTOR_FIELDS)
-            check(not unknown, f"unknown predictor fields {unknown}")
             low, high = predictor.get("minReplicas", 1), predictor.get("maxReplicas", 1)
             check(
                 isinstance(low, int) and isinstance(high, int) and 1 <= low <= high,
@@ -537,6 +945,9 @@ def policy_problems(objects: Iterable[dict]) -> list[str]:
             )
             names = [c.get("name") for c in predictor.get("containers") or []]
             check(names == ["kserve-container"], f"one container 'kserve-container' ({names})")
+    for obj in workloads:
+        if obj["kind"] == "InferenceService":
+            problems += kserve_problems(obj, knative_features)
     pod_label_sets = [_pod_labels(o) for o in workloads if o.get("kind") != "InferenceService"]
     by_kind_name = {(o.get("kind"), (o.get("metadata") or {}).get("name")) for o in objects}
     for obj in objects:
@@ -550,6 +961,8 @@ def policy_problems(objects: Iterable[dict]) -> list[str]:
         if selector is not None and pod_label_sets:
             if not any(selector.items() <= labels.items() for labels in pod_label_sets):
                 problems.append(f"{where}: selector {selector} matches no workload's pod labels")
+        if kind == "PodDisruptionBudget" and selector:
+            problems += _pdb_problems(obj, selector, objects)
         if kind == "HorizontalPodAutoscaler":
             target = spec.get("scaleTargetRef") or {}
             if workloads and (target.get("kind"), target.get("name")) not in by_kind_name:
@@ -563,19 +976,77 @@ def policy_problems(objects: Iterable[dict]) -> list[str]:
     return problems
 
 
+def _strict_json_schema(schema: dict) -> dict:
+    """A CRD's structural OpenAPI v3 schema as JSON Schema, unknown fields refused.
+
+    As the API server prunes and, with ``fieldValidation=Strict``, refuses unknown fields: an
+    object with ``properties`` gets ``additionalProperties: false`` unless it carries
+    ``x-kubernetes-preserve-unknown-fields``; ``x-kubernetes-int-or-string`` is an integer or a
+    string; other ``x-kubernetes-*`` extensions are dropped.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key.startswith("x-kubernetes-"):
+            continue
+        if key in ("properties", "patternProperties"):
+            out[key] = {name: _strict_json_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            out[key] = _strict_json_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [_strict_json_schema(sub) for sub in value]
+        else:
+            out[key] = value
+    if schema.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+    if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out.setdefault("additionalProperties", False)
+    return out
+
+
+_CRD_VALIDATORS: dict[str, Any] = {}
+
+
+def _kserve_validator():
+    """The jsonschema validator of the vendored InferenceService CRD (v1beta1), cached."""
+    if "isvc" not in _CRD_VALIDATORS:
+        import jsonschema
+
+        from labkit import paths
+
+        crd = yaml.safe_load(paths.project_file(KSERVE_CRD).read_text())
+        (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+        schema = _strict_json_schema(version["schema"]["openAPIV3Schema"])
+        schema["properties"]["metadata"] = {"type": "object"}  # the API server's ObjectMeta
+        _CRD_VALIDATORS["isvc"] = jsonschema.Draft7Validator(schema)
+    return _CRD_VALIDATORS["isvc"]
+
+
 def _schema_check(obj: dict, version: str) -> list[str]:
     import kubernetes_validate
 
     where = _where(obj)
     document = obj
     if str(obj.get("apiVersion", "")).split("/")[0] in CUSTOM_API_GROUPS:
-        if obj.get("kind") != "InferenceService":
+        if obj.get("apiVersion") != "serving.kserve.io/v1beta1" or (
+            obj.get("kind") != "InferenceService"
+        ):
             return [f"{where}: no schema for {obj.get('apiVersion')} {obj.get('kind')}"]
-        # KServe's predictor is a PodSpec plus KServe's own fields: check the PodSpec part
-        # against the core schema, as a Pod (the policy checks KServe's fields).
+        # KServe's CRD schema (vendored from kserve's config/crd/full, unknown fields refused),
+        # then the predictor's PodSpec part against Kubernetes' own schema, as a Pod.
+        problems = []
+        for error in sorted(_kserve_validator().iter_errors(obj), key=lambda e: list(e.path)):
+            at = ".".join(str(p) for p in error.absolute_path)
+            problems.append(
+                f"{where}: schema (KServe InferenceService CRD v1beta1): {error.message}"
+                + (f" (at {at})" if at else "")
+            )
+        if problems:
+            return problems
         predictor = (obj.get("spec") or {}).get("predictor") or {}
-        pod_fields = {k: v for k, v in predictor.items() if k not in {"minReplicas",
-                      "maxReplicas", "scaleMetric", "scaleTarget"}}  # fmt: skip
+        pod_fields = {k: v for k, v in predictor.items() if k not in KSERVE_COMPONENT_FIELDS}
         document = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -593,17 +1064,27 @@ def _schema_check(obj: dict, version: str) -> list[str]:
     return []
 
 
-def validate(objects: list[dict], kubernetes_version: str = "1.30") -> None:
-    """Check objects offline: the Kubernetes OpenAPI schema (strict) and :func:`policy_problems`.
+def validate(
+    objects: list[dict],
+    kubernetes_version: str = "1.30",
+    *,
+    knative_features: dict[str, str] | None = None,
+) -> None:
+    """Check objects offline: the schema (strict), the policy and KServe's admission rules.
 
-    Every object is checked with ``kubernetes_validate.validate(obj, kubernetes_version,
-    strict=True)`` (unknown fields, wrong types and missing required fields are errors); a KServe
-    InferenceService (no schema in kubernetes-validate) has its PodSpec part checked as a Pod.
-    All problems are collected before raising.
+    Every built-in object is checked with ``kubernetes_validate.validate(obj,
+    kubernetes_version, strict=True)`` (unknown fields, wrong types and missing required fields
+    are errors). A KServe InferenceService is checked against KServe's CRD schema (vendored in
+    ``k8s/schemas/``, unknown fields refused as with ``fieldValidation=Strict``), its PodSpec
+    part against Kubernetes' Pod schema, and against its deployment mode's admission rules
+    (:func:`kserve_problems`: Knative's pod-spec field masks and feature flags, or KServe's HPA
+    metrics). Then :func:`policy_problems`. All problems are collected before raising.
 
     Args:
         objects: Kubernetes objects as dicts (e.g. from :func:`render`).
         kubernetes_version: e.g. ``"1.30"`` (a version kubernetes-validate has schemas for).
+        knative_features: the cluster's Knative ``config-features`` that differ from the
+            defaults, e.g. ``{"kubernetes.podspec-tolerations": "enabled"}``.
 
     Raises:
         ManifestError: one line per problem, each naming the object's kind and name.
@@ -616,7 +1097,7 @@ def validate(objects: list[dict], kubernetes_version: str = "1.30") -> None:
     if bad:
         raise ValueError(f"objects must be dicts (parsed YAML), got {bad}")
     problems = [p for obj in objects for p in _schema_check(obj, kubernetes_version)]
-    problems += policy_problems(objects)
+    problems += policy_problems(objects, knative_features)
     if problems:
         raise ManifestError(problems)
 

