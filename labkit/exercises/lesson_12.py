@@ -22,20 +22,28 @@ from labkit.exercises import (
 )
 from labkit.exercises._shared import _letters, _quantity_bytes
 
+_PROBE_STATEMENTS = "abcde"
+_WHEN_ONLY_READINESS_FAILS = frozenset("bde")
+
 
 @_register(
     "12.1",
     "Ready but not live, live but not ready",
-    expects='a letter: "a", "b" or "c"',
-    verifies="you picked what Kubernetes does when only the readiness probe fails",
-    hint="reread the two probe descriptions in section 10: which probe leads to a restart, and "
-    "which one only decides whether the Service sends the pod requests?",
+    expects='a set of letters, e.g. {"a", "c"}: the statements that are true',
+    verifies="your set holds exactly the true statements about a pod whose readiness probe "
+    "fails while its liveness probe passes",
+    hint="reread the readinessProbe and livenessProbe bullets of section 10 and the paragraph "
+    "on the Service after them: which probe leads to a restart, and which one decides where the "
+    "Service sends requests? Judge every statement on its own.",
 )
 def _check_12_1(answer: Any, **context: Any) -> None:
-    if not isinstance(answer, str):
-        raise Fail(f'expected a letter ("a", "b" or "c"), got {type(answer).__name__}.')
-    (letter,) = _letters([answer], "abc", "a letter")
-    _need(letter == "b", "that is not what a failing readiness probe does.")
+    if not isinstance(answer, (set, frozenset, list, tuple, str)):
+        raise Fail(f'expected a set of letters such as {{"a", "c"}}, got {type(answer).__name__}.')
+    letters = _letters(answer, _PROBE_STATEMENTS, "a set of letters")
+    _need(
+        letters == _WHEN_ONLY_READINESS_FAILS,
+        "your set of statements is not right yet (it is graded as a whole).",
+    )
 
 
 def _speedup_reference(latencies_ms: np.ndarray, n_reviews: int, seconds: float) -> float:
@@ -47,14 +55,13 @@ def _speedup_reference(latencies_ms: np.ndarray, n_reviews: int, seconds: float)
     "Batching pays",
     expects="a function batching_speedup(latencies_ms, n_reviews, seconds) -> float",
     verifies="your function turns single-request round trips and a batched run into the "
-    "throughput factor, on random measurements",
-    hint="reviews per second is reviews divided by the time they took: n_reviews / seconds for "
-    "the batched run; one review per round trip for the single requests, whose times are in "
-    "milliseconds.",
+    "throughput factor, on fresh random measurements",
+    hint="throughput is reviews per second, for each way of sending: count the reviews and "
+    "the seconds they took (mind the units of the round trips), then compare the two rates.",
 )
 def _check_12_2(answer: Any, **context: Any) -> None:
     speedup = _callable(answer, "a function batching_speedup(latencies_ms, n_reviews, seconds)")
-    rng = np.random.default_rng(12)
+    rng = np.random.default_rng()  # fresh measurements on every call
     for _ in range(5):
         latencies = rng.uniform(5, 80, int(rng.integers(10, 100)))
         n_reviews, seconds = int(rng.integers(200, 3000)), float(rng.uniform(0.5, 20))
@@ -94,8 +101,9 @@ def _without(document: dict, replicas: bool = True) -> dict:
     expects="a dict: a modified deep copy of lesson 12's Deployment",
     verifies="your Deployment is valid for Kubernetes 1.30 (strict), runs 3 replicas with a "
     "3 GiB memory limit and is otherwise the lesson's Deployment",
-    hint="change only spec.replicas and spec.template.spec.containers[0].resources.limits."
-    "memory of copy.deepcopy(deployment); Kubernetes quantities use binary suffixes (Mi, Gi).",
+    hint="start from copy.deepcopy(deployment) and change only the replica count and the "
+    "container's memory limit (section 10 shows where both live); Kubernetes quantities have "
+    "binary and decimal suffixes, and they differ.",
 )
 def _check_12_3(answer: Any, **context: Any) -> None:
     import kubernetes_validate
@@ -123,8 +131,8 @@ def _check_12_3(answer: Any, **context: Any) -> None:
         _need(_quantity_bytes(request) <= _quantity_bytes(limit), "the request exceeds the limit.")
     _need(
         _without(document) == _without(_base_deployment()),
-        "other fields changed too: start from copy.deepcopy(deployment) and change only the two "
-        "fields.",
+        "other fields changed too: start from copy.deepcopy(deployment) and change only the "
+        "replica count and the memory limit.",
     )
 
 
@@ -136,24 +144,40 @@ def _route_reference_share(route: Any, ids: list[str]) -> float:
     "12.4",
     "A canary release",
     expects='a function pick_version(request_id: str) -> "sentiment" or "sentiment-v2"',
-    verifies="your router sends 10% (± 1.5%) of 4,000 random request ids to sentiment-v2, the "
-    "rest to sentiment, and always the same id to the same version",
-    hint="hash the request id into a number from 0 to 99 (hashlib.sha256 is the same in every "
-    "process; Python's hash() of a string is not) and compare it with the canary percentage.",
+    verifies="your router sends 10% (± 1.5%) of 7,000 fresh random request ids of several "
+    "shapes to sentiment-v2, the rest to sentiment, and always the same id to the same version",
+    hint="turn the request id into a number from 0 to 99 with a hash that is the same in every "
+    "process (hashlib; Python's hash() of a string changes between processes) and compare it "
+    "with the canary percentage.",
 )
 def _check_12_4(answer: Any, **context: Any) -> str:
     route = _callable(answer, "a function pick_version(request_id)")
-    rng = np.random.default_rng(4)
-    ids = [f"req-{n:x}" for n in rng.integers(0, 2**62, 4000)]
+    rng = np.random.default_rng()  # fresh ids on every call: nothing to special-case
+    start = int(rng.integers(0, 10**6))
+    families = [
+        [f"req-{n:x}" for n in rng.integers(0, 2**62, 3000)],
+        [f"user-{start + n}" for n in range(2000)],  # consecutive ids
+        ["".join(rng.choice(list("abcdef0123456789"), 32)) for _ in range(2000)],
+    ]
+    ids = [i for family in families for i in family]
     names = {route(i) for i in ids[:200]}
     _need(
         names <= {"sentiment", "sentiment-v2"},
         f"the router returns {sorted(map(str, names))[:3]}; use the model names of the servers.",
     )
+    first = {i: route(i) for i in ids}
+    again = rng.permutation(len(ids))  # ask again in another order, as retries arrive
     _need(
-        all(route(i) == route(i) for i in ids[:200]),
+        all(route(ids[k]) == first[ids[k]] for k in again),
         "the same request id reaches different versions: a retry must see the same model.",
     )
+    for family in families:
+        share = _route_reference_share(route, family)
+        _need(
+            abs(share - 0.10) <= 0.04,
+            f"{share:.1%} of one kind of request id go to sentiment-v2: the split must not "
+            "depend on how the ids look.",
+        )
     share = _route_reference_share(route, ids)
     _need(abs(share - 0.10) <= 0.015, f"{share:.1%} of the requests go to sentiment-v2.")
     return f"{share:.1%} to the canary"
