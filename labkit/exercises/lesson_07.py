@@ -9,13 +9,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from labkit.exercises import (
     Fail,
     _context,
     _integer,
     _keras_model,
     _need,
-    _number,
     _register,
     _shape,
 )
@@ -59,28 +60,92 @@ def _check_07_2(answer: Any, **context: Any) -> None:
     _need(shape[2] == int(1024 * alpha), "the number of channels is wrong.")
 
 
+def _fit_history(model: Any, what: str) -> Any:
+    """The History that model.fit left on the model, after checking the training really ran."""
+    history = getattr(model, "history", None)
+    curves = getattr(history, "history", None)
+    _need(
+        isinstance(curves, Mapping) and bool(curves.get("loss")),
+        f"{what} has not been trained with fit (it carries no training history).",
+    )
+    steps = int(getattr(history, "params", {}).get("steps") or 0)
+    optimizer = getattr(model, "optimizer", None)
+    iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
+    _need(
+        steps > 0 and iterations >= steps * len(curves["loss"]),
+        f"{what}'s training history does not match the training steps its optimizer took.",
+    )
+    return history
+
+
+def _validation(context: Mapping[str, Any], x_name: str) -> tuple[Any, np.ndarray]:
+    x, y = _context(context, x_name, "y_val")
+    y = np.asarray(y).ravel()
+    _need(len(y) == len(x) and len(y) >= 20, f"{x_name} and y_val must hold the same >= 20 images.")
+    _need(len(np.unique(y)) >= 2, "y_val must hold more than one class.")
+    return x, y
+
+
+def _accuracy(model: Any, x: Any, y: np.ndarray, what: str) -> float:
+    probabilities = np.asarray(model.predict(x, batch_size=64, verbose=0))
+    _need(
+        probabilities.ndim == 2 and len(probabilities) == len(y),
+        f"{what} must output one row of class probabilities per image, got {probabilities.shape}.",
+    )
+    return float(np.mean(probabilities.argmax(axis=1) == y))
+
+
 @_register(
     "07.3",
     "How few images are enough?",
-    expects="a dict {images per class: test accuracy of the head} for at least 3 sizes",
-    verifies="your accuracies lie between 0 and 1 and more images per class do not hurt",
-    hint="select np.flatnonzero(y_train == c)[:k] for every class c, train a fresh "
-    "make_head(...) on those cached features and evaluate on features_test.",
+    expects="a dict {images per class: the head trained on that many images per class} for at "
+    "least 3 sizes; pass features_val=, y_val= (the cached validation features)",
+    verifies="every size has its own trained head, the heads' training grew with the images "
+    "per class, and on the validation features the largest training set scores at least as "
+    "well as the smallest, well above chance",
+    hint="for every size pick the first k images of every class from the cached training "
+    "features (np.flatnonzero selects a class's indices), build a fresh make_head for it and "
+    "fit it on those features only; the check measures the heads itself, on the validation "
+    "features.",
 )
 def _check_07_3(answer: Any, **context: Any) -> str:
     if not isinstance(answer, Mapping):
-        raise Fail(f"expected a dict {{images per class: accuracy}}, got {type(answer).__name__}.")
+        raise Fail(
+            f"expected a dict {{images per class: trained head}}, got {type(answer).__name__}."
+        )
     _need(len(answer) >= 3, f"expected at least 3 sizes, got {len(answer)}.")
-    accuracy = {
-        _integer(k, "images per class"): _number(v, "an accuracy") for k, v in answer.items()
+    heads = {
+        _integer(k, "images per class"): _keras_model(v, "a trained head")
+        for k, v in answer.items()
     }
-    _need(all(0 <= a <= 1 for a in accuracy.values()), "accuracies lie between 0 and 1.")
-    sizes = sorted(accuracy)
-    _need(sizes[0] >= 1 and sizes[-1] >= 4 * sizes[0], "use sizes at least 4 times apart.")
     _need(
-        accuracy[sizes[-1]] >= accuracy[sizes[0]],
-        "the largest training set scores below the smallest: did you pick the images per class "
-        "and train a fresh head for every size?",
+        len({id(h) for h in heads.values()}) == len(heads),
+        "the same head appears for several sizes: train a fresh head for every size.",
+    )
+    sizes = sorted(heads)
+    _need(sizes[0] >= 1 and sizes[-1] >= 4 * sizes[0], "use sizes at least 4 times apart.")
+    steps = {
+        k: _fit_history(h, f"the head for {k} images").params["steps"] for k, h in heads.items()
+    }
+    smallest, largest = sizes[0], sizes[-1]
+    _need(
+        steps[largest] > steps[smallest]
+        and steps[largest] * 3 * smallest >= steps[smallest] * largest,
+        "the heads' training steps per epoch do not grow with the images per class: train "
+        "each head on its own k images per class only.",
+    )
+    x, y = _validation(context, "features_val")
+    accuracy = {k: _accuracy(h, x, y, f"the head for {k} images") for k, h in heads.items()}
+    chance = 1 / max(int(y.max()) + 1, 2)
+    _need(
+        accuracy[largest] >= 2 * chance,
+        f"with {largest} images per class the head scores {accuracy[largest]:.3f} on the "
+        "validation features, close to chance: was it trained on the cached features?",
+    )
+    _need(
+        accuracy[largest] >= accuracy[smallest],
+        "on the validation features the largest training set scores below the smallest: did "
+        "you pick the images per class and train a fresh head for every size?",
     )
     return ", ".join(f"{k}/class: {accuracy[k]:.3f}" for k in sizes)
 
@@ -88,13 +153,16 @@ def _check_07_3(answer: Any, **context: Any) -> str:
 @_register(
     "07.4",
     "Break the rule on purpose",
-    expects="a keras.Model: the fine-tuning model with data augmentation, taking raw images",
-    verifies="your model has RandomFlip and RandomRotation before the pretrained base, which "
-    "runs on the augmented pixels",
+    expects="a trained keras.Model: the fine-tuning model with data augmentation, taking raw "
+    "images; pass x_val=, y_val= (the validation images)",
+    verifies="your model has RandomFlip and RandomRotation before the pretrained MobileNet base, "
+    "they really change the images in training mode, the top of the base is trainable, and "
+    "the trained model classifies the validation images well above chance",
     hint="build a new functional model from keras.Input: the random augmentation layers first, "
-    "then the preprocessing, the base and the head.",
+    "then the preprocessing, the base (top blocks unfrozen as in section 4) and the head; "
+    "train it with fit, and think about why the cached features cannot be used any more.",
 )
-def _check_07_4(answer: Any, **context: Any) -> None:
+def _check_07_4(answer: Any, **context: Any) -> str:
     import keras
 
     model = _keras_model(answer)
@@ -103,7 +171,36 @@ def _check_07_4(answer: Any, **context: Any) -> None:
         _need(needed in names, f"the model has no {needed} layer.")
     bases = [i for i, layer in enumerate(model.layers) if isinstance(layer, keras.Model)]
     _need(bool(bases), "the model does not contain the pretrained base as a sub-model.")
+    base = model.layers[bases[0]]
+    _need(
+        "mobilenet" in base.name.lower() and len(base.layers) >= 20,
+        f"the sub-model {base.name!r} is not the lesson's pretrained MobileNet base.",
+    )
     first_random = min(names.index("RandomFlip"), names.index("RandomRotation"))
     _need(first_random < bases[0], "the augmentation must come before the base.")
     shape = tuple(model.input_shape)
     _need(len(shape) == 4 and shape[-1] == 3, f"the model must take RGB images, got {shape}.")
+    size = [int(n) if n else 96 for n in shape[1:3]]
+    images = np.random.default_rng(7).uniform(0, 255, (16, *size, 3)).astype("float32")
+    for layer in model.layers[: bases[0]]:
+        if type(layer).__name__.startswith("Random"):
+            changed = keras.ops.convert_to_numpy(layer(images, training=True))
+            _need(
+                float(np.mean(np.abs(changed - images))) > 1e-3,
+                f"in training mode {type(layer).__name__} leaves the images unchanged.",
+            )
+    _need(
+        bool(base.trainable_weights),
+        "the base is entirely frozen: the exercise asks for the fine-tuning model, with the "
+        "top blocks unfrozen.",
+    )
+    _fit_history(model, "the model")
+    x, y = _validation(context, "x_val")
+    accuracy = _accuracy(model, x, y, "the model")
+    chance = 1 / max(int(y.max()) + 1, 2)
+    _need(
+        accuracy >= 3 * chance,
+        f"the model scores {accuracy:.3f} on the validation images, close to chance: "
+        "fine-tune it (head first) before you compare.",
+    )
+    return f"validation accuracy {accuracy:.3f}"
