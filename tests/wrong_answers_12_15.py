@@ -7,7 +7,6 @@ not appear in the FAIL message because they would give the solution away).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +95,12 @@ def _random_search_tuner():
     )
 
 
+def _peak_rounding_surge_down(replicas, gpus_per_pod, max_surge):
+    if isinstance(max_surge, str):
+        return (replicas + int(float(max_surge[:-1]) / 100 * replicas)) * gpus_per_pod
+    return (replicas + int(max_surge)) * gpus_per_pod
+
+
 def _render(overlay, **kwargs):
     from labkit import deploy
 
@@ -121,10 +126,13 @@ def _tasks_ignoring_the_gate(metrics, profile):
     return {"fetch-data", "train", "evaluate", "export", "deploy"}
 
 
-def _report_with_bars_as_metrics(run_dir):
-    output = json.loads((Path(run_dir) / "evaluate" / "executor_output.json").read_text())
-    report = output["artifacts"]["report"]["artifacts"][0]["metadata"]
-    return {name: (value, value) for name, value in report.items()}  # keeps the _bar keys
+def _accuracy_upside_down(run_dir, texts, labels):
+    import keras
+    import tensorflow as tf
+
+    model = keras.models.load_model(Path(run_dir) / "train" / "model" / "model.keras")
+    probs = model.predict(tf.constant(list(texts))[:, None], verbose=0).ravel()
+    return float(np.mean((probs < 0.5).astype(int) == np.asarray(labels)))  # classes swapped
 
 
 def _compiled_pipeline_unchanged():
@@ -132,7 +140,13 @@ def _compiled_pipeline_unchanged():
 
 
 def _report_of_the_unbroken_file():
-    return ""  # actionlint prints nothing for the original test.yml
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="wrong_15_4_"))
+    copy = folder / "test.yml"
+    text = (REPO / ".github" / "workflows" / "test.yml").read_text()
+    copy.write_text(text.replace("github.ref }}", "github.reff }}"))
+    return {"copy": str(copy), "report": ""}  # actionlint's report of the original file
 
 
 WRONG: dict = {
@@ -146,18 +160,23 @@ WRONG: dict = {
         [],
     ),
     "13.2": (lambda: {"a", "c"}, {}, ['{"a", "d", "e"}', "a, d, e", "'d'"]),
-    "13.3": (_random_search_tuner, {}, []),
-    "13.4": (
-        _dynamic_range_flatbuffer,
-        dict(zip(("x_test", "y_test"), _regression_data(), strict=True)),
+    "13.3": (
+        _random_search_tuner,
+        dict(zip(("x_val", "y_val"), _regression_data(), strict=True)),
         [],
     ),
-    "14.1": (lambda: 4, {}, ["5 GPUs", "= 5"]),
+    "13.4": (
+        _dynamic_range_flatbuffer,
+        dict(zip(("x_val", "y_val"), _regression_data(), strict=True)),
+        [],
+    ),
+    # rounds the surge down, as maxUnavailable is rounded
+    "14.1": (lambda: _peak_rounding_surge_down, {}, ["5 GPUs", "= 5", "ceil("]),
     "14.2": (_kserve_one_gpu, {}, []),
     "14.3": (lambda: 2, {}, ["8 pods", "= 8"]),
     "14.4": (_gpu_with_percent_strategy, {}, ['maxUnavailable: 1"', "maxUnavailable = 1"]),
     "15.1": (lambda: _tasks_ignoring_the_gate, {}, []),
-    "15.2": (lambda: _report_with_bars_as_metrics, {}, []),
+    "15.2": (lambda: _accuracy_upside_down, {}, []),
     "15.3": (_compiled_pipeline_unchanged, {}, []),
     "15.4": (_report_of_the_unbroken_file, {}, ['property "reff" is not defined']),
 }

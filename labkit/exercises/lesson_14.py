@@ -6,12 +6,12 @@ Registered in :mod:`labkit.exercises` when it is imported.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from labkit.exercises import (
     Fail,
+    _callable,
     _integer,
     _need,
     _register,
@@ -19,18 +19,40 @@ from labkit.exercises import (
 from labkit.exercises._shared import _scaled
 
 
+def _peak_reference(replicas: int, gpus_per_pod: int, max_surge: Any) -> int:
+    return (replicas + _scaled(max_surge, replicas, round_up=True)) * gpus_per_pod
+
+
 @_register(
     "14.1",
     "Quota arithmetic",
-    expects="an int: GPUs in use at the busiest moment of the rollout",
-    verifies="your count of old and surge pods' GPUs",
-    hint="count the pods that keep running plus the surge pods: Kubernetes rounds maxSurge "
-    "up to whole pods and maxUnavailable down.",
+    expects="a function peak_gpus(replicas, gpus_per_pod, max_surge) -> int: GPUs in use at the "
+    "busiest moment of a rolling update",
+    verifies="your function counts the GPUs of the running and the surge pods for fresh random "
+    "replica counts, GPUs per pod and maxSurge values (whole numbers and percentages)",
+    hint="at the busiest moment every old pod still runs and every surge pod has been created; "
+    "reread in section 9 how Kubernetes turns a percentage into whole pods (maxSurge and "
+    "maxUnavailable are rounded in different directions).",
 )
-def _check_14_1(answer: Any, **context: Any) -> None:
-    gpus = _integer(answer, "the number of GPUs")
-    _need(gpus != 4, "that is the count before or after the rollout, not during it.")
-    _need(gpus == 4 + math.ceil(0.25 * 4), "that is not the number of GPUs at the peak.")
+def _check_14_1(answer: Any, **context: Any) -> str:
+    import numpy as np
+
+    peak_gpus = _callable(answer, "a function peak_gpus(replicas, gpus_per_pod, max_surge)")
+    rng = np.random.default_rng()  # fresh cases on every call
+    surges = ["25%", "10%", "30%", "50%", "100%", 0, 1, 2]
+    cases = [(4, 1, "25%")] + [
+        (int(rng.integers(1, 13)), int(rng.integers(1, 5)), surges[int(rng.integers(len(surges)))])
+        for _ in range(30)
+    ]
+    cases += [(3, 2, "10%"), (7, 1, "30%"), (5, 3, 0)]  # rounding up, and no surge at all
+    for replicas, gpus, surge in cases:
+        got = _integer(peak_gpus(replicas, gpus, surge), "the number of GPUs")
+        _need(
+            got == _peak_reference(replicas, gpus, surge),
+            f"for {replicas} replica(s) with {gpus} GPU(s) each and maxSurge {surge!r} your "
+            f"function says {got} GPUs, which is not the peak of the rollout.",
+        )
+    return f"{peak_gpus(4, 1, '25%')} GPUs for the lesson's 4 replicas"
 
 
 def _gpu_objects(answer: Any, what: str) -> list[dict]:
@@ -38,6 +60,26 @@ def _gpu_objects(answer: Any, what: str) -> list[dict]:
         raise Fail(f"expected {what} (a list of dicts), got {type(answer).__name__}.")
     _need(bool(answer), "the list is empty.")
     return json.loads(json.dumps(list(answer)))
+
+
+def _rendered(overlay: str, **settings: Any) -> list[dict] | None:
+    """What deploy.render returns for these settings (None where kubectl is missing)."""
+    from labkit import deploy
+
+    try:
+        return json.loads(json.dumps(deploy.render(overlay, **settings)))
+    except FileNotFoundError:
+        return None
+    except (ValueError, deploy.ManifestError) as error:
+        raise Fail(f"these settings cannot be rendered: {str(error)[:200]}") from None
+
+
+def _without_strategy(objects: list[dict]) -> list[dict]:
+    objects = json.loads(json.dumps(objects))
+    for o in objects:
+        if o.get("kind") == "Deployment":
+            o["spec"].pop("strategy", None)
+    return objects
 
 
 def _validated(objects: list[dict]) -> None:
@@ -79,6 +121,20 @@ def _check_14_2(answer: Any, **context: Any) -> None:
         value = resources.get(kind, {}).get(deploy.GPU)
         if kind == "limits" or value is not None:
             _need(value is not None and int(value) == 2, f"the GPU {kind[:-1]} is {value}.")
+    replicas = int(isvc["spec"]["predictor"].get("minReplicas", 1))
+    rendered = _rendered(
+        "kserve",
+        image=container.get("image", ""),
+        replicas=replicas,
+        gpus=2,
+        namespace="team-a",
+        model_name="reviews",
+    )
+    _need(
+        rendered is None or rendered == objects,
+        "the objects differ from what deploy.render returns for these settings: render them "
+        "rather than editing rendered objects by hand.",
+    )
 
 
 @_register(
@@ -86,13 +142,16 @@ def _check_14_2(answer: Any, **context: Any) -> None:
     "Time-slicing",
     expects="an int: the pods the node can schedule",
     verifies="your count of schedulable nvidia.com/gpu units under time-slicing",
-    hint="with time-slicing every physical GPU is advertised as `replicas` units of "
-    "nvidia.com/gpu, and each pod takes one unit.",
+    hint="time-slicing adds no hardware; it changes how many nvidia.com/gpu units the device "
+    "plugin advertises for each physical GPU (section 6). How many units does each pod ask for?",
 )
 def _check_14_3(answer: Any, **context: Any) -> None:
     pods = _integer(answer, "the number of pods")
-    _need(pods != 2, "that counts physical GPUs; what does the node advertise?")
-    _need(pods == 2 * 4, "that is not the number of units the node advertises.")
+    _need(
+        pods == 2 * 4,
+        "that is not the number of pods the scheduler can place there; reread how time-slicing "
+        "advertises a GPU (section 6).",
+    )
 
 
 @_register(
@@ -100,10 +159,11 @@ def _check_14_3(answer: Any, **context: Any) -> None:
     "A rollout that fits the quota",
     expects="a list of dicts: the rendered GPU objects with your rolling-update strategy",
     verifies="the objects validate, and a rolling update of the GPU Deployment needs no extra "
-    "GPU yet makes progress at every replica count the autoscaler allows, within a 4-GPU quota",
-    hint="set spec.strategy of the Deployment to a RollingUpdate whose maxSurge gives 0 extra "
-    "pods and whose maxUnavailable gives at least 1 pod; percentages are rounded (surge up, "
-    "unavailable down), so check them at the autoscaler's minimum and maximum.",
+    "GPU yet makes progress at every replica count from 1 to the autoscaler's maximum, within "
+    "a 4-GPU quota",
+    hint="a RollingUpdate strategy has two knobs, maxSurge (extra pods) and maxUnavailable "
+    "(pods that may be missing); percentages are rounded (surge up, unavailable down), so work "
+    "out what yours give at one replica and at the autoscaler's maximum.",
 )
 def _check_14_4(answer: Any, **context: Any) -> str:
     from labkit import deploy
@@ -123,9 +183,30 @@ def _check_14_4(answer: Any, **context: Any) -> str:
     )
     rolling = strategy.get("rollingUpdate") or {}
     hpas = [o for o in objects if o.get("kind") == "HorizontalPodAutoscaler"]
-    counts = {int(dep["spec"].get("replicas", 1))}
-    for hpa in hpas:
-        counts |= {int(hpa["spec"].get("minReplicas", 1)), int(hpa["spec"]["maxReplicas"])}
+    _need(
+        len(hpas) == 1,
+        "the HorizontalPodAutoscaler is missing: keep every rendered object, the strategy must "
+        "hold at every replica count it may choose.",
+    )
+    rendered = _rendered(
+        "gpu",
+        image=container.get("image", ""),
+        replicas=int(dep["spec"].get("replicas", 1)),
+        gpus=gpus,
+        namespace=dep["metadata"].get("namespace", "labkit"),
+        model_name=deploy.served_model_name(container),
+    )
+    _need(
+        rendered is None or _without_strategy(rendered) == _without_strategy(objects),
+        "apart from the Deployment's spec.strategy your objects differ from the rendered ones "
+        "(replicas, the autoscaler's bounds, ...): change only the strategy of a deep copy.",
+    )
+    # every count from one pod up to the autoscaler's maximum: its bounds can be changed later
+    # (or rendered with another REPLICAS) without touching the strategy
+    largest = max(
+        [int(dep["spec"].get("replicas", 1))] + [int(h["spec"]["maxReplicas"]) for h in hpas]
+    )
+    counts = set(range(1, largest + 1))
     for replicas in sorted(counts):
         surge = _scaled(rolling.get("maxSurge"), replicas, round_up=True)
         unavailable = _scaled(rolling.get("maxUnavailable"), replicas, round_up=False)

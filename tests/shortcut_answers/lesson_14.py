@@ -1,0 +1,147 @@
+"""Shortcut answers for lesson 14's checks (deploying on GPU Kubernetes): each must FAIL."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from shortcut_answers import Shortcut
+
+IMAGE = "ghcr.io/labkit-org/labkit-serving-gpu:0.1.0"
+
+
+def _render(overlay, **settings):
+    from labkit import deploy
+
+    return deploy.render(overlay, image=IMAGE, **settings)
+
+
+def _kserve(gpus=2, model_name="reviews"):
+    return _render("kserve", gpus=gpus, namespace="team-a", model_name=model_name)
+
+
+def _renamed_by_hand():
+    # the default variant, renamed and moved by hand: the server inside still serves "sentiment"
+    objects = _render("kserve", gpus=2)
+    objects[0]["metadata"].update(name="reviews", namespace="team-a")
+    return objects
+
+
+def _gpu_objects(replicas=1):
+    return _render("gpu", replicas=replicas, gpus=1, namespace="labkit")
+
+
+def _deployment(objects):
+    return next(o for o in objects if o["kind"] == "Deployment")
+
+
+def _with_strategy(objects, strategy):
+    objects = copy.deepcopy(objects)
+    _deployment(objects)["spec"]["strategy"] = strategy
+    return objects
+
+
+def _without_strategy():
+    objects = _gpu_objects()
+    _deployment(objects)["spec"].pop("strategy", None)
+    return objects
+
+
+def _recreate():
+    return _with_strategy(_gpu_objects(), {"type": "Recreate"})
+
+
+def _percent_without_the_autoscaler():
+    # 25% of 4 replicas is one pod, but the autoscaler (down to 1 replica) is thrown away
+    objects = _with_strategy(
+        _gpu_objects(replicas=4),
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}},
+    )
+    return [o for o in objects if o["kind"] != "HorizontalPodAutoscaler"]
+
+
+def _autoscaler_pinned():
+    # the autoscaler's bounds edited so that a percentage strategy happens to work
+    objects = _with_strategy(
+        _gpu_objects(replicas=4),
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}},
+    )
+    hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
+    hpa["spec"]["minReplicas"] = hpa["spec"]["maxReplicas"] = 4
+    return objects
+
+
+_FORBIDDEN_14_4 = ("maxUnavailable: 1", "maxUnavailable = 1", "'maxSurge': 0")
+
+SHORTCUTS = {
+    "14.1": [
+        Shortcut(
+            "the lesson's peak, typed in",
+            lambda: (lambda replicas, gpus_per_pod, max_surge: 5, {}),
+            ("ceil(", "= 5"),
+        ),
+        Shortcut(
+            "the surge not rounded up",
+            lambda: (
+                lambda replicas, gpus_per_pod, max_surge: (
+                    int(
+                        (replicas + int(float(str(max_surge).rstrip("%")) / 100 * replicas))
+                        * gpus_per_pod
+                    )
+                    if str(max_surge).endswith("%")
+                    else (replicas + int(max_surge)) * gpus_per_pod
+                ),
+                {},
+            ),
+            ("ceil(",),
+        ),
+        Shortcut(
+            "one GPU per pod, whatever the pods ask for",
+            lambda: (
+                lambda replicas, gpus_per_pod, max_surge: (
+                    replicas
+                    + (
+                        math.ceil(float(max_surge[:-1]) / 100 * replicas)
+                        if isinstance(max_surge, str)
+                        else int(max_surge)
+                    )
+                ),
+                {},
+            ),
+            ("ceil(",),
+        ),
+        Shortcut(
+            "the GPUs before the rollout (no surge pod)",
+            lambda: (lambda replicas, gpus_per_pod, max_surge: replicas * gpus_per_pod, {}),
+            ("ceil(",),
+        ),
+    ],
+    "14.2": [
+        Shortcut("the GPU Deployment instead of KServe", lambda: (_gpu_objects(), {}), ()),
+        Shortcut("KServe with one GPU", lambda: (_kserve(gpus=1), {}), ()),
+        Shortcut("the default variant renamed by hand", lambda: (_renamed_by_hand(), {}), ()),
+    ],
+    "14.3": [
+        Shortcut("the physical GPUs", lambda: (2, {}), ("8 pods", "= 8", "2 * 4")),
+        Shortcut("the time-slicing replicas alone", lambda: (4, {}), ("8 pods", "= 8", "2 * 4")),
+        Shortcut("GPUs plus replicas", lambda: (6, {}), ("8 pods", "= 8", "2 * 4")),
+    ],
+    "14.4": [
+        Shortcut(
+            "Kubernetes' default strategy (none set)",
+            lambda: (_without_strategy(), {}),
+            _FORBIDDEN_14_4,
+        ),
+        Shortcut("Recreate (downtime)", lambda: (_recreate(), {}), _FORBIDDEN_14_4),
+        Shortcut(
+            "a percentage, with the autoscaler removed",
+            lambda: (_percent_without_the_autoscaler(), {}),
+            _FORBIDDEN_14_4,
+        ),
+        Shortcut(
+            "a percentage, with the autoscaler pinned to 4 replicas",
+            lambda: (_autoscaler_pinned(), {}),
+            _FORBIDDEN_14_4,
+        ),
+    ],
+}
