@@ -6,6 +6,7 @@ Registered in :mod:`labkit.exercises` when it is imported.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,49 +23,121 @@ from labkit.exercises import (
 from labkit.exercises._shared import _layers_of
 
 
+def _fit_history(model: Any, what: str) -> Any:
+    """The History that model.fit left on the model, after checking the training really ran."""
+    history = getattr(model, "history", None)
+    curves = getattr(history, "history", None)
+    _need(
+        isinstance(curves, Mapping) and bool(curves.get("loss")),
+        f"{what} has not been trained with fit (it carries no training history).",
+    )
+    steps = int(getattr(history, "params", {}).get("steps") or 0)
+    optimizer = getattr(model, "optimizer", None)
+    iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
+    _need(
+        steps > 0 and iterations >= steps * len(curves["loss"]),
+        f"{what}'s training history does not match the training steps its optimizer took.",
+    )
+    return history
+
+
+def _lstm_model(model: Any, mask: bool, what: str) -> Any:
+    import keras
+
+    model = _keras_model(model, f"{what} (keras.Model)")
+    layers = _layers_of(model)
+    embeddings = [la for la in layers if isinstance(la, keras.layers.Embedding)]
+    _need(len(embeddings) == 1, f"{what}: expected one Embedding layer, found {len(embeddings)}.")
+    if mask:
+        _need(bool(embeddings[0].mask_zero), f"{what}'s Embedding does not mask the padding.")
+    else:
+        _need(not embeddings[0].mask_zero, f"{what}'s Embedding still masks the padding.")
+    _need(
+        not any(isinstance(la, keras.layers.Bidirectional) for la in layers),
+        f"{what}: the exercise is about the unidirectional LSTM, not the bidirectional one.",
+    )
+    _need(any(isinstance(la, keras.layers.LSTM) for la in layers), f"{what} has no LSTM layer.")
+    _need(tuple(model.output_shape)[1:] == (1,), f"{what} must output one probability.")
+    return model
+
+
+def _reviews(context: Mapping[str, Any]) -> tuple[Any, np.ndarray]:
+    inputs, labels = _context(context, "val_inputs", "val_labels")
+    labels = np.asarray(labels).ravel()
+    _need(
+        len(labels) == len(inputs) and len(labels) >= 50,
+        "val_inputs and val_labels must hold the same validation reviews (at least 50).",
+    )
+    _need(set(np.unique(labels)) == {0, 1}, "val_labels must hold both classes, 0 and 1.")
+    return inputs, labels
+
+
+def _binary_accuracy(model: Any, inputs: Any, labels: np.ndarray) -> float:
+    p = np.asarray(model.predict(inputs, batch_size=512, verbose=0), dtype=float).ravel()
+    _need(p.size == len(labels), "the model must output one probability per review.")
+    return float(np.mean((p > 0.5) == labels))
+
+
 @_register(
     "08.1",
     "Does the mask matter?",
-    expects='a dict {"lower_without_mask": True or False, "model": the unmasked LSTM model}',
-    verifies="your prediction is right and your model is the lesson's unidirectional LSTM "
-    "with mask_zero=False in its Embedding",
-    hint="copy make_model, change only the Embedding's mask_zero, and think about what a "
-    "left-to-right LSTM reads in its last steps when short reviews are padded with zeros at "
-    "the END.",
+    expects='a dict {"masked": the trained LSTM with the mask, "unmasked": your trained LSTM '
+    'with mask_zero=False, "lower_without_mask": True or False}; pass val_inputs=, '
+    "val_labels= (the validation reviews)",
+    verifies="both are the lesson's unidirectional LSTM (with and without the mask), both "
+    "were trained, and your conclusion agrees with their validation accuracies as the check "
+    "measures them (clearly lower = at least 2 points)",
+    hint="decide before you train: reviews are padded with zeros at the END; what does a "
+    "left-to-right LSTM read in its last steps, and what happens to its memory of the words? "
+    "Then train, evaluate both models on the validation reviews, and let the numbers decide.",
 )
-def _check_08_1(answer: Any, **context: Any) -> None:
-    import keras
-
-    answer = _mapping(answer, ("lower_without_mask", "model"), "your prediction and model")
+def _check_08_1(answer: Any, **context: Any) -> str:
+    answer = _mapping(
+        answer, ("masked", "unmasked", "lower_without_mask"), "your two models and conclusion"
+    )
     guess = answer["lower_without_mask"]
     if not isinstance(guess, (bool, np.bool_)):
         raise Fail(f"expected True or False for 'lower_without_mask', got {type(guess).__name__}.")
-    model = _keras_model(answer["model"], "the unmasked LSTM model (keras.Model)")
-    layers = _layers_of(model)
-    embeddings = [la for la in layers if isinstance(la, keras.layers.Embedding)]
-    _need(len(embeddings) == 1, f"expected one Embedding layer, found {len(embeddings)}.")
-    _need(not embeddings[0].mask_zero, "the Embedding still masks the padding (mask_zero=True).")
+    masked = _lstm_model(answer["masked"], True, "the masked model")
+    unmasked = _lstm_model(answer["unmasked"], False, "the unmasked model")
+    _need(masked is not unmasked, "'masked' and 'unmasked' are the same model.")
+    _fit_history(masked, "the masked model")
+    _fit_history(unmasked, "the unmasked model")
+    inputs, labels = _reviews(context)
+    with_mask = _binary_accuracy(masked, inputs, labels)
+    without = _binary_accuracy(unmasked, inputs, labels)
     _need(
-        not any(isinstance(la, keras.layers.Bidirectional) for la in layers),
-        "the exercise is about the unidirectional LSTM, not the bidirectional one.",
+        bool(guess) == (without <= with_mask - 0.02),
+        "your conclusion does not agree with the validation accuracies of the two models you "
+        "passed: evaluate both on the validation reviews and compare them (clearly lower means "
+        "at least 2 points).",
     )
-    _need(any(isinstance(la, keras.layers.LSTM) for la in layers), "the model has no LSTM layer.")
-    _need(tuple(model.output_shape)[1:] == (1,), "the model must output one probability.")
-    _need(
-        bool(guess),
-        "your prediction about the validation accuracy is not what happens: the padding "
-        "zeros come after the words.",
-    )
+    return f"validation accuracy with the mask {with_mask:.3f}, without {without:.3f}"
 
 
-_NEGATIVE_CUES = {
-    "not", "no", "never", "nothing", "nobody", "worst", "bad", "awful", "terrible", "boring",
-    "waste", "dull", "poor", "horrible", "hate", "hated", "disappointing", "disappointment",
-    "stupid", "pointless", "mess", "fails", "failed", "avoid", "unwatchable", "garbage",
-    "dreadful", "lame", "weak", "tedious", "bland", "mediocre", "zero", "regret", "sadly",
-    "unfortunately", "ruined", "ridiculous", "painful", "worse", "don't", "didn't", "isn't",
-    "wasn't", "can't", "couldn't", "nor", "without", "lacks", "lacking", "overrated", "sorry",
+_STRONG_NEGATIVE = {
+    "worst", "bad", "awful", "terrible", "boring", "bored", "waste", "wasted", "dull", "poor",
+    "poorly", "horrible", "hate", "hated", "disappointing", "disappointment", "disappointed",
+    "stupid", "pointless", "mess", "fails", "failed", "unwatchable", "garbage", "dreadful",
+    "lame", "tedious", "bland", "mediocre", "regret", "ruined", "ridiculous", "painful",
+    "worse", "overrated", "rubbish", "crap", "trash", "nonsense", "annoying", "forgettable",
+    "avoid", "lousy", "pathetic", "atrocious", "abysmal", "insufferable",
 }  # fmt: skip
+_NEGATIONS = {
+    "not", "no", "never", "nothing", "nobody", "none", "nor", "don't", "didn't", "isn't",
+    "wasn't", "can't", "couldn't", "doesn't", "won't", "aren't", "weren't", "hardly",
+    "without", "lacks", "lacking",
+}  # fmt: skip
+_PRAISE = {
+    "good", "great", "funny", "worth", "interesting", "entertaining", "enjoyable", "fun",
+    "recommend", "like", "liked", "love", "loved", "watchable", "well", "clever", "moving",
+    "exciting", "original", "convincing", "believable", "impressive", "engaging", "special",
+    "memorable", "best", "brilliant", "excellent", "wonderful", "amazing", "story", "plot",
+    "sense", "point",
+}  # fmt: skip
+_FILLERS = {"a", "an", "the", "very", "that", "so", "really", "even", "remotely", "at", "all",
+            "particularly", "any", "much", "too", "be", "been", "is", "was", "it"}  # fmt: skip
+_CONTRAST = {"just", "only", "merely", "simply", "but"}  # "not just good", "nothing but the best"
 
 
 def _words(text: str) -> list[str]:
@@ -73,15 +146,55 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower().replace("<br />", " "))
 
 
+def _negative_verdicts(text: str) -> list[str]:
+    """The phrases of a review that judge it negatively: a strong negative word that no negation
+    turns around ("boring", but not "never boring"), or a negated praise word ("not a good
+    film"), but not a contrast ("not just good", "nothing but the best")."""
+    words = _words(text)
+    found = []
+    for i, word in enumerate(words):
+        before = words[max(0, i - 2) : i]
+        if word in _STRONG_NEGATIVE and not set(before) & _NEGATIONS:
+            found.append(word)
+        if word in _NEGATIONS:
+            for j in range(i + 1, min(i + 5, len(words))):
+                if words[j] in _CONTRAST:
+                    break
+                if words[j] in _PRAISE:
+                    found.append(" ".join(words[i : j + 1]))
+                    break
+                if words[j] not in _FILLERS:
+                    break
+    return found
+
+
+_CLEAR_REVIEWS = {  # reviews any sentiment model worth the name scores the right way round
+    1: [
+        "A wonderful, moving film with brilliant acting and a beautiful score. Loved it.",
+        "One of the best films I have seen in years: great story, superb cast, a masterpiece.",
+        "Excellent, funny and touching from start to finish. Highly recommended.",
+        "A great movie, beautifully made, with a perfect performance by the lead.",
+    ],
+    0: [
+        "The worst film I have ever seen: boring, stupid and a complete waste of time.",
+        "Awful acting, a terrible script and a dull, pointless plot. Avoid it.",
+        "Badly made, poorly acted and painfully boring. What a horrible mess.",
+        "A dreadful, tedious movie. The story is ridiculous and the ending is worse.",
+    ],
+}
+
+
 @_register(
     "08.2",
     "Fool the model",
     expects="a str: a short review a human reads as clearly negative; pass model= (the final "
     "model that takes raw strings)",
-    verifies="the model scores your negative review as positive (P(positive) > 0.5)",
+    verifies="your review states a negative verdict (a negative word no negation turns "
+    "around, or negated praise), the model tells plainly positive from plainly negative "
+    "reviews, and it scores yours as positive (P(positive) > 0.5)",
     hint="the model has learnt which words go with which rating: surround a negative verdict "
-    "(negation, sarcasm, 'everything but what matters') with words that usually come with "
-    "praise, and try several versions.",
+    "with words that usually come with praise, and try several versions. The verdict itself "
+    "must stay negative: 'not bad' or 'not just good' praise the film.",
 )
 def _check_08_2(answer: Any, **context: Any) -> str:
     import tensorflow as tf
@@ -91,15 +204,26 @@ def _check_08_2(answer: Any, **context: Any) -> str:
     words = _words(answer)
     _need(len(words) >= 5, "write a review of at least five words.")
     _need(
-        bool(set(words) & _NEGATIVE_CUES),
-        "nothing in your review says it is negative (no negation, no negative word): a human "
-        "would not read it as negative.",
+        bool(_negative_verdicts(answer)),
+        "nothing in your review judges the film negatively (a negative word that no negation "
+        "turns around, or negated praise such as 'not ... good'): a human would not read it "
+        "as negative.",
     )
     (model,) = _context(context, "model")
     _need(hasattr(model, "predict"), f"model= must be a Keras model, got {type(model).__name__}.")
-    probability = np.asarray(model.predict(tf.constant([[answer]]), verbose=0), dtype=float)
-    _need(probability.size == 1, "model= must output one probability per review.")
-    p = float(probability.ravel()[0])
+
+    def scores(texts: list[str]) -> np.ndarray:
+        p = np.asarray(model.predict(tf.constant(texts)[:, None], verbose=0), dtype=float)
+        _need(p.size == len(texts), "model= must output one probability per review.")
+        return p.ravel()
+
+    positive, negative = scores(_CLEAR_REVIEWS[1]), scores(_CLEAR_REVIEWS[0])
+    _need(
+        positive.mean() - negative.mean() >= 0.05 and positive.min() > negative.max() - 0.2,
+        "model= does not tell plainly positive reviews from plainly negative ones: pass the "
+        "lesson's trained final model.",
+    )
+    p = float(scores([answer])[0])
     _need(p > 0.5, f"the model saw through it: P(positive) = {p:.3f}.")
     return f"P(positive) = {p:.3f}"
 
@@ -115,14 +239,16 @@ def _optimizer_rate(model: Any) -> float:
 @_register(
     "08.3",
     "Retrain the winner",
-    expects="a keras.Model: the bidirectional model built with the search's best "
-    "hyperparameters; pass hyperparameters=best_hp.values",
-    verifies="your model is bidirectional and uses the best trial's units, embedding size, "
-    "dropout and learning rate",
-    hint="make_model(bidirectional=True, **best_hp.values) builds it; train that model (with "
-    "early_stopping()) and pass it.",
+    expects="a trained keras.Model: the bidirectional model built with the search's best "
+    "hyperparameters and trained with validation data; pass hyperparameters=best_hp.values",
+    verifies="your model is bidirectional, uses the best trial's units, embedding size, "
+    "dropout and learning rate, and was (re)trained with fit on validation-monitored epochs",
+    hint="make_model takes every hyperparameter as a keyword argument, and best_hp.values is a "
+    "dict of exactly those names; build a fresh bidirectional model from them (not the "
+    "tuner's own trial model) and train it as in section 4, with early stopping on the "
+    "validation loss.",
 )
-def _check_08_3(answer: Any, **context: Any) -> None:
+def _check_08_3(answer: Any, **context: Any) -> str:
     import keras
 
     model = _keras_model(answer)
@@ -150,6 +276,12 @@ def _check_08_3(answer: Any, **context: Any) -> None:
         math.isclose(_optimizer_rate(model), float(values["learning_rate"]), rel_tol=1e-4),
         "the learning rate is not the best trial's.",
     )
+    history = _fit_history(model, "the model")
+    _need(
+        "val_loss" in history.history,
+        "the model was trained without validation data: early stopping needs the validation loss.",
+    )
+    return f"trained {len(history.history['loss'])} epochs"
 
 
 @_register(
@@ -159,8 +291,9 @@ def _check_08_3(answer: Any, **context: Any) -> None:
     "pass vectorizer= and texts= (the test reviews)",
     verifies="your share matches the vectorizer's [UNK] tokens (index 1) among all non-padding "
     "tokens of the reviews",
-    hint="vectorizer(test_inputs) gives the indices; count the ones equal to 1 among those "
-    "greater than 0 (0 is padding), over all reviews at once.",
+    hint="the vectorizer turns reviews into token indices, 0 for padding and 1 for [UNK]; "
+    "count over all reviews together (one share of all tokens, not a mean of per-review "
+    "shares), and leave the padding out.",
 )
 def _check_08_4(answer: Any, **context: Any) -> str:
     import tensorflow as tf

@@ -13,6 +13,7 @@ import numpy as np
 
 from labkit.exercises import (
     Fail,
+    _context,
     _mapping,
     _need,
     _number,
@@ -74,52 +75,116 @@ def _check_09_2(answer: Any, **context: Any) -> None:
     _need(shape == (512, 512), "the size is not block4_conv1's number of channels.")
 
 
+def _image(value: Any, photo: np.ndarray, what: str) -> np.ndarray:
+    try:
+        image = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise Fail(f"{what} must be an image array (generated.numpy()).") from None
+    _need(
+        image.squeeze().shape == photo.squeeze().shape,
+        f"{what} has shape {image.shape}; the content photo has {photo.shape}.",
+    )
+    image = image.reshape(photo.shape)
+    _need(bool(np.all(np.isfinite(image))), f"{what} contains values that are not finite.")
+    _need(
+        float(image.min()) >= -1e-3 and float(image.max()) <= 1 + 1e-3,
+        f"{what} has pixels outside [0, 1]: pass the generated image as the loop keeps it.",
+    )
+    return image
+
+
+def _photo(context: Mapping[str, Any]) -> np.ndarray:
+    (photo,) = _context(context, "content_image")
+    try:
+        photo = np.asarray(photo, dtype=float)
+    except (TypeError, ValueError):
+        raise Fail("content_image= must be the content photo as an array.") from None
+    _need(photo.ndim >= 3 and photo.shape[-1] == 3, "content_image= must be an RGB image.")
+    _need(float(np.std(photo)) > 1e-3, "content_image= is blank: pass the content photo.")
+    return photo
+
+
+def _likeness(image: np.ndarray, photo: np.ndarray) -> float:
+    """Correlation of the pixels with the photo's: 1 for the photo, about 0 for noise."""
+    return float(np.corrcoef(image.ravel(), photo.ravel())[0, 1])
+
+
+def _run(value: Any, photo: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    run = _mapping(value, ("image", "content"), what)
+    return _image(run["image"], photo, f"{what}'s image"), _curve(
+        run["content"], f"{what}'s content-loss curve"
+    )
+
+
 @_register(
     "09.3",
     "Turn the knob",
-    expects="a dict {STYLE_WEIGHT: final content loss} for at least 3 style weights, "
-    "the largest at least 100 times the smallest",
-    verifies="your content losses are finite and grow with the style weight",
-    hint="for STYLE_WEIGHT / 10, STYLE_WEIGHT and 10 * STYLE_WEIGHT start again from the photo "
-    "(a fresh tf.Variable and optimizer), keep STEPS and LEARNING_RATE fixed and store "
-    "history['content'][-1] of each run.",
+    expects='a dict {STYLE_WEIGHT: {"image": the final generated image, "content": that run\'s '
+    "history['content']}} for at least 3 style weights, the largest at least 100 times the "
+    "smallest; pass content_image=",
+    verifies="every run started from the photo (zero content loss at the first step), its "
+    "image still shows the photo, and both the final content loss and the image's distance "
+    "from the photo grow with the style weight",
+    hint="start every run again from the photo (a fresh tf.Variable, optimizer and "
+    "train_step), change only STYLE_WEIGHT, and keep each run's own image and loss history; "
+    "the content loss is one of the parts train_step returns, not the total.",
 )
 def _check_09_3(answer: Any, **context: Any) -> str:
     if not isinstance(answer, Mapping):
-        raise Fail(f"expected a dict {{style weight: content loss}}, got {type(answer).__name__}.")
+        raise Fail(f"expected a dict {{style weight: run}}, got {type(answer).__name__}.")
     _need(len(answer) >= 3, f"expected at least 3 style weights, got {len(answer)}.")
-    losses = {
-        _number(k, "a style weight (dict key)"): _number(v, "a content loss (dict value)")
+    photo = _photo(context)
+    runs = {
+        _number(k, "a style weight (dict key)"): _run(v, photo, f"the run for {k!r}")
         for k, v in answer.items()
     }
-    _need(min(losses) > 0, "style weights are positive.")
-    _need(min(losses.values()) >= 0, "a content loss is a mean of squares: it is never negative.")
-    weights = sorted(losses)
+    _need(min(runs) > 0, "style weights are positive.")
+    weights = sorted(runs)
     _need(weights[-1] >= 100 * weights[0], "use style weights at least 100 times apart.")
-    curve = [losses[w] for w in weights]
+    for w in weights:
+        image, curve = runs[w]
+        _need(
+            curve[0] <= 1e-3 * curve.max() + 1e-12,
+            f"the run for style weight {w:g} does not start at zero content loss: start every "
+            "run from the photo itself, and record the loss of each step.",
+        )
+        _need(
+            _likeness(image, photo) >= 0.3,
+            f"the image of style weight {w:g} does not resemble the photo any more: is it that "
+            "run's generated image?",
+        )
+    final = [runs[w][1][-1] for w in weights]
     _need(
-        all(b > a for a, b in zip(curve, curve[1:], strict=False)),
-        "the content loss does not grow with the style weight: did every run start again from "
-        "the photo with a fresh optimizer, and did you store the content part of the loss?",
+        all(b > a for a, b in zip(final, final[1:], strict=False)),
+        "the final content loss does not grow with the style weight: did every run start again "
+        "from the photo with a fresh optimizer, and did you store the content part of the loss?",
     )
-    return ", ".join(f"style weight {w:g}: content {losses[w]:.3g}" for w in weights)
+    distance = [float(np.mean(np.abs(runs[w][0] - photo))) for w in weights]
+    _need(
+        distance[0] > 1e-4 and distance[-1] > distance[0],
+        "the images do not move further from the photo as the style weight grows: pass each "
+        "run's own final image.",
+    )
+    return ", ".join(f"style weight {w:g}: content {runs[w][1][-1]:.3g}" for w in weights)
 
 
 @_register(
     "09.4",
     "Start from noise",
-    expects='a dict {"photo": content-loss curve, "noise": content-loss curve}, one value '
-    "per step, both runs with the same steps",
-    verifies="the photo start begins at zero content loss, the noise start far above it, and "
-    "the noise start's content loss falls",
-    hint="run the loop twice, once with generated = tf.Variable(content_image) and once with "
-    "tf.Variable(tf.random.uniform(content_image.shape)), each with a fresh optimizer and "
-    "train_step, and keep history['content'] of both runs.",
+    expects='a dict {"photo": {"image": final image, "content": history[\'content\']}, '
+    '"noise": {...the same for the noise start}}, both runs with the same steps; pass '
+    "content_image=",
+    verifies="the photo start begins at zero content loss, the noise start far above it and "
+    "its content loss falls, and the noise start's final image has begun to show the photo",
+    hint="run the loop twice, once with generated = tf.Variable(content_image) and once "
+    "starting from uniform noise, each with a fresh optimizer and train_step, and keep each "
+    "run's final image and history['content'].",
 )
 def _check_09_4(answer: Any, **context: Any) -> str:
-    answer = _mapping(answer, ("photo", "noise"), "the two content-loss curves")
-    photo = _curve(answer["photo"], "the photo start's curve")
-    noise = _curve(answer["noise"], "the noise start's curve")
+    answer = _mapping(answer, ("photo", "noise"), "the two runs")
+    photo_image = _photo(context)
+    from_photo, photo = _run(answer["photo"], photo_image, "the photo start")
+    from_noise, noise = _run(answer["noise"], photo_image, "the noise start")
     _need(len(photo) == len(noise), "run both starts for the same number of steps.")
     _need(noise[0] > 0, "the noise start's first content loss must be above zero.")
     _need(
@@ -132,4 +197,21 @@ def _check_09_4(answer: Any, **context: Any) -> str:
         "the noise start's content loss does not fall by half: more steps, or is it the "
         "content part of the loss?",
     )
-    return f"noise start: content loss {noise[0]:.3g} -> {noise[-1]:.3g} in {len(noise)} steps"
+    _need(
+        _likeness(from_photo, photo_image) >= 0.5,
+        "the photo start's final image does not resemble the photo: is it that run's image?",
+    )
+    _need(
+        float(np.mean(np.abs(from_noise - from_photo))) > 1e-3,
+        "the two runs' final images are the same: pass each run's own image.",
+    )
+    likeness = _likeness(from_noise, photo_image)
+    _need(
+        likeness >= 0.1,
+        "the noise start's final image shows nothing of the photo yet (its pixels do not "
+        "correlate with the photo's): is it the image the noise run produced? More steps help.",
+    )
+    return (
+        f"noise start: content loss {noise[0]:.3g} -> {noise[-1]:.3g} in {len(noise)} steps, "
+        f"correlation with the photo {likeness:.2f}"
+    )

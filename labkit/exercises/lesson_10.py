@@ -14,7 +14,9 @@ import numpy as np
 from labkit.exercises import (
     Fail,
     _callable,
+    _context,
     _integer,
+    _mapping,
     _need,
     _number,
     _register,
@@ -52,8 +54,9 @@ def _latent_reference(z0: np.ndarray, z1: np.ndarray, n: int) -> np.ndarray:
     expects="a function latent_path(z0, z1, n) -> array (n, len(z0))",
     verifies="your path starts at z0, ends at z1 and takes n equal steps on the straight line, "
     "on random vectors and for several n",
-    hint="np.linspace(0, 1, n)[:, None] gives the mixing weights t; the vectors are "
-    "(1 - t) z0 + t z1.",
+    hint="every point of the straight line is a weighted mix of the two ends, the weight of z1 "
+    "going from 0 to 1 in equal steps; np.linspace makes equal steps, and NumPy broadcasting "
+    "of a column of weights against a row vector gives one point per row.",
 )
 def _check_10_2(answer: Any, **context: Any) -> None:
     latent_path = _callable(answer, "a function latent_path(z0, z1, n)")
@@ -108,34 +111,91 @@ def _check_10_3(answer: Any, **context: Any) -> None:
     )
 
 
+_JUDGED = 500  # fakes the check draws itself (its own noise) and lets the judge grade
+
+
+def _fashion_judge_accuracy(judge: Any) -> float:
+    """The judge's accuracy on the last 1,000 Fashion-MNIST training images (which the lesson
+    holds out as the judge's validation split), scaled to [-1, 1] like the GAN's images."""
+    from labkit import datasets
+
+    (x_train, y_train), _ = datasets.load_fashion_mnist()
+    x = (x_train[-1000:].astype("float32")[..., None] - 127.5) / 127.5
+    probabilities = np.asarray(judge.predict(x, batch_size=500, verbose=0))
+    _need(
+        probabilities.shape == (len(x), 10),
+        f"the judge must output 10 class probabilities per image, got {probabilities.shape}.",
+    )
+    return float(np.mean(probabilities.argmax(axis=1) == y_train[-1000:]))
+
+
 @_register(
     "10.4",
     "Clothes instead of digits",
-    expects="a dict {article name: number of generated images the judge recognised "
-    "confidently} for the 10 Fashion-MNIST classes",
-    verifies="your counts are the Fashion-MNIST classes and the generator covers at least two "
-    "article types",
-    hint="set DATASET = 'fashion_mnist' and rerun everything (the judge too); "
-    "dict(zip(class_names, trained['counts'])) gives the counts of section 9.",
+    expects='a dict {"generator": the trained generator, "judge": the trained judging '
+    'classifier, "counts": {article name: confidently recognised fakes}} of the '
+    "Fashion-MNIST run; pass confidence=CONFIDENCE",
+    verifies="your judge recognises real Fashion-MNIST articles (held-out training images, "
+    "not the test set), your generator was trained (its fakes have a dark background), and "
+    "the check's own draw of 500 fakes, graded by your judge, covers at least two article "
+    "types, one of the two most frequent being the article your counts put first",
+    hint="set DATASET = 'fashion_mnist' and rerun everything (the generator and the judge "
+    "too); the counts are the confident predictions of section 9 per class, keyed by "
+    "class_names.",
 )
 def _check_10_4(answer: Any, **context: Any) -> str:
+    import keras
+
     from labkit.datasets import FASHION_MNIST_CLASSES
 
-    if not isinstance(answer, Mapping):
-        raise Fail(f"expected a dict {{article name: count}}, got {type(answer).__name__}.")
-    names = [str(k) for k in answer]
+    answer = _mapping(answer, ("generator", "judge", "counts"), "your Fashion-MNIST run")
+    reported = answer["counts"]
+    if not isinstance(reported, Mapping):
+        raise Fail(f"expected a dict {{article name: count}}, got {type(reported).__name__}.")
     _need(
-        set(names) == set(FASHION_MNIST_CLASSES),
-        "the keys are not the 10 Fashion-MNIST class names: did you rerun with "
+        {str(k) for k in reported} == set(FASHION_MNIST_CLASSES),
+        "the keys of 'counts' are not the 10 Fashion-MNIST class names: did you rerun with "
         "DATASET = 'fashion_mnist' and use class_names?",
     )
-    counts = {str(k): _integer(v, "a count (dict value)") for k, v in answer.items()}
+    counts = {str(k): _integer(v, "a count (dict value)") for k, v in reported.items()}
     _need(min(counts.values()) >= 0, "counts are never negative.")
-    _need(sum(counts.values()) > 0, "the judge recognised no generated image: train longer.")
-    covered = [name for name, n in counts.items() if n > 0]
+    (confidence,) = _context(context, "confidence")
+    confidence = _number(confidence, "the confidence bar")
+    _need(0.5 <= confidence < 1, "confidence= must lie between 0.5 and 1 (the lesson's bar).")
+    generator, judge = answer["generator"], answer["judge"]
+    for model, what in ((generator, "the generator"), (judge, "the judge")):
+        if not isinstance(model, keras.Model):
+            raise Fail(f"expected {what} as a keras.Model, got {type(model).__name__}.")
+    accuracy = _fashion_judge_accuracy(judge)
+    _need(
+        accuracy >= 0.7,
+        f"the judge recognises {accuracy:.0%} of held-out real Fashion-MNIST images: train it "
+        "on Fashion-MNIST, scaled to [-1, 1] like the GAN's images.",
+    )
+    latent = int(generator.input_shape[-1])
+    noise = np.random.default_rng(104).normal(size=(_JUDGED, latent)).astype("float32")
+    fakes = np.asarray(generator.predict(noise, batch_size=250, verbose=0))
+    _need(fakes.shape == (_JUDGED, 28, 28, 1), "the generator must draw 28 x 28 x 1 images.")
+    _need(
+        float(np.mean(fakes < -0.9)) >= 0.2,
+        "the generator's fakes have no dark background: it has not learnt what an article "
+        "photo looks like yet (an untrained generator draws grey noise). Train it.",
+    )
+    probabilities = np.asarray(judge.predict(fakes, batch_size=250, verbose=0))
+    confident = probabilities.max(axis=1) >= confidence
+    measured = np.bincount(probabilities.argmax(axis=1)[confident], minlength=10)
+    covered = [FASHION_MNIST_CLASSES[i] for i in np.flatnonzero(measured)]
     _need(
         len(covered) >= 2,
-        "only one article type is ever recognised: the generator has collapsed (section 10).",
+        "the check's own fakes are confidently recognised as at most one article type: the "
+        "generator has collapsed (section 10), or trains too briefly.",
     )
-    top = sorted(counts, key=counts.get, reverse=True)
-    return f"most often {top[0]} ({counts[top[0]]}), {len(covered)} article types seen"
+    leaders = [FASHION_MNIST_CLASSES[i] for i in np.argsort(measured)[::-1][:2]]
+    top = leaders[0]
+    _need(
+        max(counts, key=counts.get) in leaders,
+        "your counts do not match what your generator and judge produce: the article your "
+        "counts put first is not among the two the check's own fakes show most. Pass the "
+        "counts of this run.",
+    )
+    return f"most often {top} ({measured.max()} of {_JUDGED}), {len(covered)} article types seen"
