@@ -89,8 +89,16 @@ def _fraud_splits():
 
 
 WRONG = {
-    # predicts the wrong outcome (and keeps the mask)
-    "08.1": (lambda: {"lower_without_mask": False, "model": _sentiment_model()}, {}, []),
+    # the "unmasked" model still masks the padding (and neither model is trained)
+    "08.1": (
+        lambda: {
+            "masked": _sentiment_model(),
+            "unmasked": _sentiment_model(),
+            "lower_without_mask": False,
+        },
+        {},
+        [],
+    ),
     # a positive review: nothing negative to fool the model with
     "08.2": (
         lambda: "A wonderful, brilliant film with superb acting.",
