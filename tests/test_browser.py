@@ -238,13 +238,14 @@ def test_lesson_runs_in_jupyterlab_with_live_widgets(browser_ready, tmp_path):
                 1
             )
 
-            # the last cell printed its summary lines
+            # the last lesson cell (before the exercises' answer cells) printed its summary, and
+            # the last answer cell says the exercise is not attempted yet
+            outputs = page.locator(".jp-Notebook .jp-CodeCell .jp-OutputArea-output")
+            expect(outputs.filter(has_text="land in a cluster of their own digit")).to_have_count(1)
             last_output = page.locator(".jp-Notebook .jp-CodeCell").last.locator(
                 ".jp-OutputArea-output"
             )
-            expect(
-                last_output.filter(has_text="land in a cluster of their own digit")
-            ).to_have_count(1)
+            expect(last_output.filter(has_text="NOT ATTEMPTED")).to_have_count(1)
 
             # labkit.widgets.interact rendered a real ipywidgets slider, set to HOUSING_K = 6,
             # with the function's figure below it
