@@ -1,6 +1,6 @@
 """Helpers shared by the checks of several lessons.
 
-Keras layers, loss curves, multiple-choice letters, Kubernetes quantities.
+Keras layers, loss curves, training histories, multiple-choice letters, Kubernetes quantities.
 """
 
 from __future__ import annotations
@@ -75,3 +75,21 @@ def _scaled(value: Any, replicas: int, round_up: bool) -> int:
         pods = float(value[:-1]) / 100 * replicas
         return math.ceil(pods) if round_up else math.floor(pods)
     return int(value)
+
+
+def _fit_history(model: Any, what: str) -> Any:
+    """The History that model.fit left on the model, after checking the training really ran."""
+    history = getattr(model, "history", None)
+    curves = getattr(history, "history", None)
+    _need(
+        isinstance(curves, Mapping) and bool(curves.get("loss")),
+        f"{what} has not been trained with fit (it carries no training history).",
+    )
+    steps = int(getattr(history, "params", {}).get("steps") or 0)
+    optimizer = getattr(model, "optimizer", None)
+    iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
+    _need(
+        steps > 0 and iterations >= steps * len(curves["loss"]),
+        f"{what}'s training history does not match the training steps its optimizer took.",
+    )
+    return history

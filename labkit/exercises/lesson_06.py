@@ -23,7 +23,7 @@ from labkit.exercises import (
     _register,
     _shape,
 )
-from labkit.exercises._shared import _layers_of
+from labkit.exercises._shared import _fit_history, _layers_of
 
 _HELD_OUT = 2000  # the last Fashion-MNIST training images: the lesson's validation images
 
@@ -34,24 +34,6 @@ def _held_out_fashion() -> tuple[np.ndarray, np.ndarray]:
     (x_train, y_train), _ = datasets.load_fashion_mnist()
     x = (x_train[-_HELD_OUT:].astype("float32") / 255.0)[..., None]
     return x, np.asarray(y_train[-_HELD_OUT:])
-
-
-def _fit_history(model: Any, what: str) -> Any:
-    """The History that model.fit left on the model, after checking the training really ran."""
-    history = getattr(model, "history", None)
-    curves = getattr(history, "history", None)
-    _need(
-        isinstance(curves, Mapping) and bool(curves.get("loss")),
-        f"{what} has not been trained with fit (it carries no training history).",
-    )
-    steps = int(getattr(history, "params", {}).get("steps") or 0)
-    optimizer = getattr(model, "optimizer", None)
-    iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
-    _need(
-        steps > 0 and iterations >= steps * len(curves["loss"]),
-        f"{what}'s training history does not match the training steps its optimizer took.",
-    )
-    return history
 
 
 def _layer_signature(model: Any) -> list[tuple[Any, ...]]:

@@ -20,6 +20,7 @@ from labkit.exercises import (
     _register,
     _shape,
 )
+from labkit.exercises._shared import _fit_history
 
 
 @_register(
@@ -58,24 +59,6 @@ def _check_07_2(answer: Any, **context: Any) -> None:
         size = math.ceil(size / 2)
     _need(shape[:2] == (size, size), "the height and width are wrong.")
     _need(shape[2] == int(1024 * alpha), "the number of channels is wrong.")
-
-
-def _fit_history(model: Any, what: str) -> Any:
-    """The History that model.fit left on the model, after checking the training really ran."""
-    history = getattr(model, "history", None)
-    curves = getattr(history, "history", None)
-    _need(
-        isinstance(curves, Mapping) and bool(curves.get("loss")),
-        f"{what} has not been trained with fit (it carries no training history).",
-    )
-    steps = int(getattr(history, "params", {}).get("steps") or 0)
-    optimizer = getattr(model, "optimizer", None)
-    iterations = int(np.asarray(optimizer.iterations)) if optimizer is not None else 0
-    _need(
-        steps > 0 and iterations >= steps * len(curves["loss"]),
-        f"{what}'s training history does not match the training steps its optimizer took.",
-    )
-    return history
 
 
 def _validation(context: Mapping[str, Any], x_name: str) -> tuple[Any, np.ndarray]:
