@@ -54,6 +54,8 @@ from typing import Any
 
 import yaml
 
+from labkit.runtime import KUBERNETES_VERSION
+
 __all__ = [
     "OVERLAYS",
     "ManifestError",
@@ -1066,7 +1068,7 @@ def _schema_check(obj: dict, version: str) -> list[str]:
 
 def validate(
     objects: list[dict],
-    kubernetes_version: str = "1.30",
+    kubernetes_version: str = KUBERNETES_VERSION,
     *,
     knative_features: dict[str, str] | None = None,
 ) -> None:
@@ -1082,7 +1084,8 @@ def validate(
 
     Args:
         objects: Kubernetes objects as dicts (e.g. from :func:`render`).
-        kubernetes_version: e.g. ``"1.30"`` (a version kubernetes-validate has schemas for).
+        kubernetes_version: e.g. ``"1.30"`` (a version kubernetes-validate has schemas for;
+            default :data:`labkit.runtime.KUBERNETES_VERSION`).
         knative_features: the cluster's Knative ``config-features`` that differ from the
             defaults, e.g. ``{"kubernetes.podspec-tolerations": "enabled"}``.
 
@@ -1497,7 +1500,7 @@ def run(
     gpus: int = 1,
     namespace: str = "labkit",
     model_name: str = "sentiment",
-    kubernetes_version: str = "1.30",
+    kubernetes_version: str = KUBERNETES_VERSION,
     timeout: float = 600.0,
     output: str | os.PathLike | None = None,
     apply_if_configured: bool = True,
@@ -1551,7 +1554,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per pod (gpu, kserve)")
     parser.add_argument("--namespace", default="labkit")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
-    parser.add_argument("--kubernetes-version", default="1.30")
+    parser.add_argument("--kubernetes-version", default=KUBERNETES_VERSION)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the rollout")
     parser.add_argument("--output", help="also write the rendered YAML to this file")
     parser.add_argument(

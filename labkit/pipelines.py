@@ -17,9 +17,10 @@ validates its Kubernetes deployment. Each step is a lightweight Python component
    outputs ``True`` when every bar is met. The pipeline continues under ``dsl.If(passed)``.
 4. :func:`export` — copies the model into the pipeline's model store (the output ``Model``
    artifact) with its SHA-256, size and metrics as metadata (and, if asked, into a folder).
-5. :func:`deploy` — ``labkit.deploy.render`` + ``labkit.deploy.validate`` (Kubernetes 1.30
-   schemas, strict, and labkit's policy) of the serving manifests for the image; writes them as
-   one multi-document YAML artifact. Applying them stays a deliberate step (``labkit deploy``).
+5. :func:`deploy` — ``labkit.deploy.render`` + ``labkit.deploy.validate`` (the Kubernetes schemas
+   of ``labkit.runtime.KUBERNETES_VERSION``, strict, and labkit's policy) of the serving manifests
+   for the image; writes them as one multi-document YAML artifact.
+   Applying them stays a deliberate step (``labkit deploy``).
 
 The components run in the labkit learner image (``docker/learner.Dockerfile``: labkit, the
 notebooks and the data registry), so they install nothing at run time
@@ -142,8 +143,8 @@ def train(
     import nbformat
     import papermill
 
-    from labkit.plots import HEADLESS_ENV
     from labkit.record import read_metrics
+    from labkit.runtime import HEADLESS_ENV
 
     source = Path(notebooks_dir) / notebook
     if not source.is_file():
@@ -294,7 +295,7 @@ def deploy(
 
     ``labkit.deploy.render(overlay, image=..., replicas=..., gpus=..., namespace=...,
     model_name=...)``, each object annotated with ``labkit/model-sha256``, then
-    ``labkit.deploy.validate(objects, kubernetes_version="1.30")``.
+    ``labkit.deploy.validate(objects)`` for :data:`labkit.runtime.KUBERNETES_VERSION`.
 
     Returns:
         The number of validated objects (e.g. Service, Deployment, PDB, HPA: 4).
@@ -308,6 +309,7 @@ def deploy(
     import yaml
 
     from labkit import deploy as kube
+    from labkit.runtime import KUBERNETES_VERSION
 
     objects = kube.render(
         overlay,
@@ -321,7 +323,7 @@ def deploy(
         obj.setdefault("metadata", {}).setdefault("annotations", {})["labkit/model-sha256"] = (
             model_sha256
         )
-    kube.validate(objects, kubernetes_version="1.30")
+    kube.validate(objects, kubernetes_version=KUBERNETES_VERSION)
     tmp = manifests.path + ".part"
     with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump_all(objects, f, sort_keys=False)

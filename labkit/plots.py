@@ -6,13 +6,14 @@ the inline backend shows it at the end of the cell, so end the call with ``;`` t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
+
+from labkit.runtime import HEADLESS_ENV, in_kernel, in_live_frontend
 
 __all__ = [
     "plot_history",
@@ -21,8 +22,6 @@ __all__ = [
     "live_training_curves",
     "HEADLESS_ENV",
 ]
-
-HEADLESS_ENV = "LABKIT_HEADLESS"  # set by labkit.runner: draw once at the end, not every epoch
 
 
 def _history_dict(history: Any) -> dict[str, list[float]]:
@@ -243,20 +242,6 @@ def plot_confusion_matrix(
     return fig
 
 
-def in_live_frontend() -> bool:
-    """True in a JupyterLab/Notebook kernel with a frontend, unless ``LABKIT_HEADLESS`` is set."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return (
-        shell is not None
-        and shell.__class__.__name__ == "ZMQInteractiveShell"
-        and not (os.environ.get(HEADLESS_ENV))
-    )
-
-
 def live_training_curves(
     metrics: Sequence[str] = ("loss", "accuracy"),
     title: str | None = None,
@@ -321,18 +306,10 @@ def live_training_curves(
             if self.live:
                 return
             figure = self._draw()
-            if figure is not None and _in_kernel():
+            if figure is not None and in_kernel():
                 from IPython.display import display
 
                 display(figure)
                 plt.close(figure)
 
     return LiveTrainingCurves()
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return get_ipython() is not None

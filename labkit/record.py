@@ -13,6 +13,8 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from labkit import runtime
+
 METRIC_MIME = "application/vnd.labkit.metric+json"
 
 __all__ = ["METRIC_MIME", "record", "read_metrics"]
@@ -52,15 +54,11 @@ def record(name: str, value: Any) -> None:
             f"Metric name {name!r} is not a snake_case identifier (e.g. 'test_accuracy')."
         )
     number = _as_float(name, value)
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-
-        in_kernel = get_ipython() is not None
-    except ImportError:  # plain Python without IPython
-        in_kernel = False
+    in_kernel = runtime.in_kernel()
     text = f"[labkit.record] {name} = {number:.6g}"
     if in_kernel:
+        from IPython.display import display
+
         display({METRIC_MIME: {"name": name, "value": number}, "text/plain": text}, raw=True)
     else:
         print(text)

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.plots import HEADLESS_ENV
 from labkit.record import read_metrics
+from labkit.runtime import HEADLESS_ENV
 
 PROFILES = ("smoke", "full")
 COMPARISONS = {

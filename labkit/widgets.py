@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from labkit.plots import in_live_frontend
+from labkit.runtime import in_live_frontend
 
 __all__ = ["interact", "headless"]
 

@@ -21,6 +21,7 @@ from labkit.exercises import (
     _register,
 )
 from labkit.exercises._shared import _letters, _quantity_bytes
+from labkit.runtime import KUBERNETES_VERSION
 
 _PROBE_STATEMENTS = "abcde"
 _WHEN_ONLY_READINESS_FAILS = frozenset("bde")
@@ -99,8 +100,8 @@ def _without(document: dict, replicas: bool = True) -> dict:
     "12.3",
     "Scale it out",
     expects="a dict: a modified deep copy of lesson 12's Deployment",
-    verifies="your Deployment is valid for Kubernetes 1.30 (strict), runs 3 replicas with a "
-    "3 GiB memory limit and is otherwise the lesson's Deployment",
+    verifies=f"your Deployment is valid for Kubernetes {KUBERNETES_VERSION} (strict), runs 3 "
+    "replicas with a 3 GiB memory limit and is otherwise the lesson's Deployment",
     hint="start from copy.deepcopy(deployment) and change only the replica count and the "
     "container's memory limit (section 10 shows where both live); Kubernetes quantities have "
     "binary and decimal suffixes, and they differ.",
@@ -113,7 +114,7 @@ def _check_12_3(answer: Any, **context: Any) -> None:
     document = json.loads(json.dumps(answer))  # plain dicts and lists
     _need(document.get("kind") == "Deployment", "the dict is not a Deployment.")
     try:
-        kubernetes_validate.validate(document, "1.30", strict=True)
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.ValidationError as error:
         raise Fail(f"the manifest is not valid: {error.message[:200]}") from None
     try:

@@ -17,6 +17,7 @@ from labkit.exercises import (
     _register,
 )
 from labkit.exercises._shared import _scaled
+from labkit.runtime import KUBERNETES_VERSION
 
 
 def _peak_reference(replicas: int, gpus_per_pod: int, max_surge: Any) -> int:
@@ -86,7 +87,7 @@ def _validated(objects: list[dict]) -> None:
     from labkit import deploy
 
     try:
-        deploy.validate(objects, "1.30")
+        deploy.validate(objects, KUBERNETES_VERSION)
     except deploy.ManifestError as error:
         raise Fail(f"the objects do not validate: {error.problems[0][:200]}") from None
 
