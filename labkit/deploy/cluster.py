@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 #: the running labkit package: build contexts copy its source
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: project files a build context needs besides the Dockerfile (found by labkit.paths)
 CONTEXT_FILES = ("pyproject.toml", "README.md", "requirements")
 #: overlay name -> kustomization folder under k8s/serving/
