@@ -113,7 +113,8 @@ def test_load_oxford_flowers_from_the_upstream_layout(tmp_path, monkeypatch):
     for i in range(1, 1361):
         shade = (i - 1) // 80 * 15
         Image.new("RGB", (40, 30), (shade, 0, 0)).save(tmp_path / "jpg" / f"image_{i:04d}.jpg")
-    monkeypatch.setattr(datasets, "fetch", lambda name: tmp_path)
+    # load_oxford_flowers looks fetch up in labkit.datasets.loaders, where it is patched
+    monkeypatch.setattr(datasets.loaders, "fetch", lambda name: tmp_path)
 
     (x_train, y_train), (x_test, y_test), names = datasets.load_oxford_flowers(image_size=16)
 
