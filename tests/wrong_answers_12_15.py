@@ -114,7 +114,7 @@ def _kserve_one_gpu():
 def _gpu_with_percent_strategy():
     objects = _render("gpu", replicas=1, gpus=1, namespace="labkit")
     deployment = next(o for o in objects if o["kind"] == "Deployment")
-    # 0% surge, 25% unavailable: fine with 4 replicas, stuck with 1 (25% of 1 rounds down to 0)
+    # 0% surge, 25% unavailable: a serving pod goes first at 4 replicas, stuck at 1 (rounds to 0)
     deployment["spec"]["strategy"] = {
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"},
@@ -174,7 +174,7 @@ WRONG: dict = {
     "14.1": (lambda: _peak_rounding_surge_down, {}, ["5 GPUs", "= 5", "ceil("]),
     "14.2": (_kserve_one_gpu, {}, []),
     "14.3": (lambda: 2, {}, ["8 pods", "= 8"]),
-    "14.4": (_gpu_with_percent_strategy, {}, ['maxUnavailable: 1"', "maxUnavailable = 1"]),
+    "14.4": (_gpu_with_percent_strategy, {}, ["maxSurge: 1", "'maxUnavailable': 0"]),
     "15.1": (lambda: _tasks_ignoring_the_gate, {}, []),
     "15.2": (lambda: _accuracy_upside_down, {}, []),
     "15.3": (_compiled_pipeline_unchanged, {}, []),

@@ -155,16 +155,21 @@ def _check_14_3(answer: Any, **context: Any) -> None:
     )
 
 
+#: exercise 14.4's namespace quota: the lesson's 4 GPUs plus one kept spare for rollouts
+ROLLOUT_QUOTA_GPUS = 5
+
+
 @_register(
     "14.4",
-    "A rollout that fits the quota",
+    "A rollout that keeps serving",
     expects="a list of dicts: the rendered GPU objects with your rolling-update strategy",
-    verifies="the objects validate, and a rolling update of the GPU Deployment needs no extra "
-    "GPU yet makes progress at every replica count from 1 to the autoscaler's maximum, within "
-    "a 4-GPU quota",
-    hint="a RollingUpdate strategy has two knobs, maxSurge (extra pods) and maxUnavailable "
-    "(pods that may be missing); percentages are rounded (surge up, unavailable down), so work "
-    "out what yours give at one replica and at the autoscaler's maximum.",
+    verifies="the objects validate, and a rolling update of the GPU Deployment never takes a "
+    "serving pod away before its replacement runs, makes progress, and stays within a "
+    f"{ROLLOUT_QUOTA_GPUS}-GPU quota at every replica count from 1 to the autoscaler's maximum",
+    hint="a RollingUpdate strategy has two knobs, maxSurge (extra pods, each with its GPUs) and "
+    "maxUnavailable (pods that may be missing); percentages are rounded (surge up, unavailable "
+    "down), so work out what yours give at one replica and at the autoscaler's maximum, and "
+    "what the spare GPU of the quota allows.",
 )
 def _check_14_4(answer: Any, **context: Any) -> str:
     from labkit import deploy
@@ -203,19 +208,25 @@ def _check_14_4(answer: Any, **context: Any) -> str:
         "(replicas, the autoscaler's bounds, ...): change only the strategy of a deep copy.",
     )
     # every count from one pod up to the autoscaler's maximum: its bounds can be changed later
-    # (or rendered with another REPLICAS) without touching the strategy
+    # (or rendered with another REPLICAS) without touching the strategy.
+    # Kubernetes' defaults apply to a field left out: 25% each.
     largest = max(
         [int(dep["spec"].get("replicas", 1))] + [int(h["spec"]["maxReplicas"]) for h in hpas]
     )
-    counts = set(range(1, largest + 1))
-    for replicas in sorted(counts):
-        surge = _scaled(rolling.get("maxSurge"), replicas, round_up=True)
-        unavailable = _scaled(rolling.get("maxUnavailable"), replicas, round_up=False)
-        _need(surge == 0, f"with {replicas} replica(s) the rollout still adds {surge} pod(s).")
+    peak = 0
+    for replicas in range(1, largest + 1):
+        surge = _scaled(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+        unavailable = _scaled(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
         _need(
-            unavailable >= 1,
-            f"with {replicas} replica(s) no pod may be replaced: the rollout cannot progress.",
+            unavailable == 0,
+            f"with {replicas} replica(s) the rollout may stop {unavailable} serving pod(s) "
+            "before their replacements run.",
         )
-    peak = max(counts) * gpus
-    _need(peak <= 4, f"at the autoscaler's maximum the Deployment needs {peak} GPUs.")
-    return f"at most {peak} GPUs during a rollout"
+        _need(surge >= 1, f"with {replicas} replica(s) the rollout can never start a new pod.")
+        peak = max(peak, (replicas + surge) * gpus)
+    _need(
+        peak <= ROLLOUT_QUOTA_GPUS,
+        f"at its busiest the rollout needs {peak} GPUs, more than the quota's "
+        f"{ROLLOUT_QUOTA_GPUS}: the extra pods are refused.",
+    )
+    return f"at most {peak} GPUs during a rollout, every replica serving"

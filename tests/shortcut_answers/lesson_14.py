@@ -51,27 +51,45 @@ def _recreate():
     return _with_strategy(_gpu_objects(), {"type": "Recreate"})
 
 
-def _percent_without_the_autoscaler():
-    # 25% of 4 replicas is one pod, but the autoscaler (down to 1 replica) is thrown away
+def _rendered_unchanged():
+    # the overlay's own strategy: no extra GPU, but a serving pod goes before its replacement runs
+    return _gpu_objects()
+
+
+def _surge_too_large():
+    # never a pod down, but 4 old + 2 surge pods need 6 GPUs at the autoscaler's maximum
+    return _with_strategy(
+        _gpu_objects(),
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0}},
+    )
+
+
+def _surge_without_the_autoscaler():
+    # the right knobs for 4 replicas, but the autoscaler (which decides the count) is thrown away
     objects = _with_strategy(
         _gpu_objects(replicas=4),
-        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}},
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 0}},
     )
     return [o for o in objects if o["kind"] != "HorizontalPodAutoscaler"]
 
 
-def _autoscaler_pinned():
-    # the autoscaler's bounds edited so that a percentage strategy happens to work
+def _autoscaler_capped():
+    # the autoscaler's maximum lowered so that a surge of 2 happens to fit 5 GPUs
     objects = _with_strategy(
-        _gpu_objects(replicas=4),
-        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "25%"}},
+        _gpu_objects(),
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0}},
     )
     hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
-    hpa["spec"]["minReplicas"] = hpa["spec"]["maxReplicas"] = 4
+    hpa["spec"]["maxReplicas"] = 3
     return objects
 
 
-_FORBIDDEN_14_4 = ("maxUnavailable: 1", "maxUnavailable = 1", "'maxSurge': 0")
+_FORBIDDEN_14_4 = (
+    "maxSurge: 1",
+    "'maxSurge': 1",
+    "maxUnavailable: 0",
+    "'maxUnavailable': 0",
+)
 
 SHORTCUTS = {
     "14.1": [
@@ -128,19 +146,25 @@ SHORTCUTS = {
     ],
     "14.4": [
         Shortcut(
+            "the overlay's strategy, unchanged",
+            lambda: (_rendered_unchanged(), {}),
+            _FORBIDDEN_14_4,
+        ),
+        Shortcut(
             "Kubernetes' default strategy (none set)",
             lambda: (_without_strategy(), {}),
             _FORBIDDEN_14_4,
         ),
         Shortcut("Recreate (downtime)", lambda: (_recreate(), {}), _FORBIDDEN_14_4),
+        Shortcut("a surge of two pods", lambda: (_surge_too_large(), {}), _FORBIDDEN_14_4),
         Shortcut(
-            "a percentage, with the autoscaler removed",
-            lambda: (_percent_without_the_autoscaler(), {}),
+            "a surge, with the autoscaler removed",
+            lambda: (_surge_without_the_autoscaler(), {}),
             _FORBIDDEN_14_4,
         ),
         Shortcut(
-            "a percentage, with the autoscaler pinned to 4 replicas",
-            lambda: (_autoscaler_pinned(), {}),
+            "a surge of two, with the autoscaler capped at 3 replicas",
+            lambda: (_autoscaler_capped(), {}),
             _FORBIDDEN_14_4,
         ),
     ],
