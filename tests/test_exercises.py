@@ -59,30 +59,6 @@ def _compiled(rate):
     return model
 
 
-def _dropout_model_wrong(rate):
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28)),
-            layers.Flatten(),
-            layers.Dense(512, activation="relu"),
-            layers.Dropout(0.2),  # ignores the requested rate
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
-def _untrained_fashion_model():
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [keras.Input(shape=(28, 28, 1)), layers.Flatten(), layers.Dense(10, activation="softmax")]
-    )
-
-
 def _flip_block():
     import keras
     from keras import layers
@@ -100,29 +76,6 @@ def _model_without_augmentation():
     base = keras.Sequential([keras.Input(shape=(32, 32, 3)), layers.Conv2D(4, 3)], name="base")
     outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(base(layers.RandomFlip()(inputs))))
     return keras.Model(inputs, outputs)
-
-
-def _housing_split():
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
-    n = 200
-    X = pd.DataFrame(
-        {
-            "median_income": rng.uniform(1, 10, n),
-            "rooms_per_household": rng.uniform(3, 8, n),
-            "population_per_household": rng.uniform(1, 5, n),
-        }
-    )
-    y = 40_000 * X["median_income"] + rng.normal(0, 20_000, n)
-    return X, y
-
-
-class _LogModel:
-    """A model that forgot to convert log prices back to dollars."""
-
-    def predict(self, X):
-        return np.log(40_000 * np.asarray(X["median_income"]))
 
 
 def _argmax_peak(x, rate):
@@ -187,9 +140,7 @@ WRONG_01_07 = {
     "01.1": (lambda: {"best_k": 3, "ari_k2": 0.9, "ari_k3": 0.9}, {}, []),
     "01.2": (lambda: lambda df: df[["longitude", "latitude", "median_income"]].to_numpy(), {}, []),
     "01.3": (lambda: (0.05, 0.45), {}, []),
-    "01.4": (lambda: 0.2, {}, []),
     "02.1": (lambda: 0.5, {}, []),
-    "02.2": (_LogModel, {"X_test": _housing_split()[0], "y_test": _housing_split()[1]}, []),
     "02.3": (lambda: _lowest_threshold, {}, []),
     "02.4": (lambda: _ridge_without_scaler, {}, []),
     "03.1": (lambda: _rgb_mask, {}, ["cv2.inRange(hsv, ("]),
@@ -202,15 +153,10 @@ WRONG_01_07 = {
     "04.4": (lambda: _fft_pitch, {}, ["np.correlate(frame, frame"]),
     "05.1": (lambda: _keras_mlp(512), {}, ["269,322", "269322"]),
     "05.2": (lambda: {"batch": _compiled(0.05), "stochastic": _compiled(0.05)}, {}, ["0.005"]),
-    "05.3": (lambda: _dropout_model_wrong, {}, []),
-    "05.4": (lambda: {1000: 0.05, 2000: 0.1, 5000: 0.2}, {}, []),
     "06.1": (lambda: ((5, 5, 128), 128 * 9 * 64), {}, ["73856", "73,856", "(3, 3, 128)"]),
-    "06.2": (_untrained_fashion_model, {}, []),
     "06.3": (_flip_block, {}, []),
-    "06.4": (lambda: lambda history: int(np.argmin(history.history["val_loss"])), {}, []),
     "07.1": (lambda: 1_000_000, {"n_classes": 12}, ["108,812", "108812"]),
     "07.2": (lambda: (20, 20, 1024), {}, ["(10, 10, 256)"]),
-    "07.3": (lambda: {5: 0.9, 10: 0.8, 50: 0.5}, {}, []),
     "07.4": (_model_without_augmentation, {}, []),
 }
 
@@ -263,8 +209,11 @@ def test_describe_says_what_the_answer_is():
         assert text.startswith(exercise_id) and "answer =" in text
 
 
-def test_every_registered_check_has_a_wrong_answer_here():
-    assert set(WRONG) == set(exercises.ids()), "add a wrong answer for every registered check"
+def test_wrong_answers_here_are_for_registered_checks():
+    # one plain wrong answer per check where it teaches something beyond the shortcut answers
+    # (tests/shortcut_answers/ holds at least two per check; a wrong type is tested for all)
+    unknown = sorted(set(WRONG) - set(exercises.ids()))
+    assert not unknown, f"wrong answers for unregistered ids: {unknown}"
 
 
 @pytest.mark.parametrize("exercise_id", sorted(WRONG))
@@ -303,7 +252,7 @@ def test_shortcut_answer_fails_with_a_hint_and_no_solution(exercise_id, index, c
         assert secret not in out, f"{exercise_id} leaks {secret!r}: {out}"
 
 
-@pytest.mark.parametrize("exercise_id", sorted(WRONG))
+@pytest.mark.parametrize("exercise_id", exercises.ids())
 def test_wrong_type_fails_and_names_the_expected_type(exercise_id, capsys):
     passed, out = _run_check(capsys, exercise_id, object())
     assert passed is False, out
