@@ -19,6 +19,7 @@ import pytest
 
 from labkit import datasets
 from labkit.datasets import DataIntegrityError, DataUnavailableError, Registry
+from labkit.datasets.errors import RegistryError
 
 
 def sha256(data: bytes) -> str:
@@ -359,3 +360,97 @@ def test_read_idx_rejects_wrong_lengths(tmp_path):
     path.write_bytes(bytes([0, 0, 8, 1]) + (5).to_bytes(4, "big") + b"\x01\x02")
     with pytest.raises(datasets.DataError, match="header says"):
         datasets.read_idx(path)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry schema (labkit/datasets/schema.py): every mistake is refused, naming the file,
+# the data set, the file entry and the key, and saying what to write instead.
+
+GOOD_FILE = {"name": "digits.bin", "url": "https://example.org/digits.bin", "sha256": "a" * 64}
+
+
+def _registry_file(tmp_path: Path, file_entry: dict) -> Path:
+    import yaml
+
+    path = tmp_path / "registry.yaml"
+    document = {"datasets": {"toy": {"title": "toy data", "files": [file_entry]}}}
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def _refusal(path: Path) -> str:
+    with pytest.raises(datasets.DataError) as error:
+        Registry.load(path)
+    assert isinstance(error.value, RegistryError)
+    message = str(error.value)
+    assert str(path) in message and "data set 'toy'" in message, message
+    return message
+
+
+def test_registry_typo_in_the_hash_key_is_refused(tmp_path):
+    entry = {k: v for k, v in GOOD_FILE.items() if k != "sha256"} | {"sha265": "a" * 64}
+    message = _refusal(_registry_file(tmp_path, entry))
+    assert "file 'digits.bin': key 'sha265': unknown key; did you mean 'sha256'?" in message
+    assert "write `sha256:" in message
+
+
+def test_registry_file_without_a_hash_is_refused(tmp_path):
+    entry = {k: v for k, v in GOOD_FILE.items() if k != "sha256"}
+    message = _refusal(_registry_file(tmp_path, entry))
+    assert "file 'digits.bin'" in message and "key 'sha256' is missing" in message
+    assert "unverified: true" in message  # the only explicit way to go without a hash
+
+
+def test_registry_unverified_needs_a_reason_and_contradicts_a_hash(tmp_path):
+    entry = {k: v for k, v in GOOD_FILE.items() if k != "sha256"} | {"unverified": True}
+    assert "hash_source" in _refusal(_registry_file(tmp_path, entry))
+    message = _refusal(_registry_file(tmp_path, GOOD_FILE | {"unverified": True}))
+    assert "contradict" in message
+    explained = entry | {"hash_source": "upstream publishes none"}
+    item = Registry.load(_registry_file(tmp_path, explained))["toy"].file("digits.bin")
+    assert item.unverified and item.known_hash is None
+
+
+def test_registry_unknown_key_is_refused(tmp_path):
+    message = _refusal(_registry_file(tmp_path, GOOD_FILE | {"colour": "blue"}))
+    assert "file 'digits.bin': key 'colour': unknown key" in message
+    assert "sha256" in message and "hash_source" in message  # lists the allowed keys
+
+
+@pytest.mark.parametrize(
+    "name", ["../outside.bin", "/etc/passwd", "sub/../../x", "a\\..\\b", "..", "."]
+)
+def test_registry_file_names_leaving_the_folder_are_refused(tmp_path, name):
+    message = _refusal(_registry_file(tmp_path, GOOD_FILE | {"name": name}))
+    assert f"file {name!r}: key 'name'" in message and "no `..`" in message
+
+
+def test_registry_member_paths_leaving_the_folder_are_refused(tmp_path):
+    message = _refusal(
+        _registry_file(tmp_path, {"name": "pkg", "members": {"../../etc/x": "b" * 64}})
+    )
+    assert "file 'pkg': key 'members'" in message and "leaves its folder" in message
+    listing = tmp_path / "x.sha256"
+    listing.write_text(f"{'a' * 64}  ../up.txt\n")
+    with pytest.raises(datasets.DataError, match=r"x.sha256:1: .*leaves its folder"):
+        datasets.read_checksum_list(listing)
+
+
+def test_registry_wrong_type_is_refused(tmp_path):
+    message = _refusal(_registry_file(tmp_path, GOOD_FILE | {"size": "12 kB"}))
+    assert "file 'digits.bin': key 'size': Input should be a valid integer" in message
+    assert "'12 kB'" in message and "write `size: <the size in bytes" in message
+
+
+def test_registry_in_memory_errors_name_the_entry(tmp_path):
+    with pytest.raises(RegistryError) as error:
+        Registry({"toy": {"title": "t", "files": [{"url": "https://example.org/x"}]}})
+    message = str(error.value)
+    assert "Registry()" in message and "file #1 (no name): key 'name': missing" in message
+
+
+def test_the_real_registry_loads():
+    reg = Registry.load()
+    assert "mnist" in reg and all(entry.files for entry in reg.values())
+    unverified = [f.name for e in reg.values() for f in e.files if f.unverified]
+    assert unverified and all(f.endswith((".csv", ".h5")) for f in unverified)

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DataError", "DataUnavailableError", "DataIntegrityError"]
+__all__ = ["DataError", "DataUnavailableError", "DataIntegrityError", "RegistryError"]
 
 
 class DataError(Exception):
@@ -20,3 +20,8 @@ class DataUnavailableError(DataError, FileNotFoundError):
 
 class DataIntegrityError(DataError, ValueError):
     """A file's hash differs from the registry's; the file was not put in the cache."""
+
+
+class RegistryError(DataError, ValueError):
+    """``datasets/registry.yaml`` (or a registry given to :class:`~labkit.datasets.Registry`)
+    breaks the schema in :mod:`labkit.datasets.schema`; the message names file, entry and key."""

@@ -4,7 +4,8 @@
 :class:`DataFile` entries and its alternates. A file's hash is given in pooch's notation by
 :attr:`DataFile.known_hash` (``"sha256:..."`` / ``"md5:..."``, see
 https://www.fatiando.org/pooch/latest/hashes.html), which :mod:`labkit.datasets.store` hands
-to ``pooch.retrieve``. Nothing here touches the cache, the mirror or the network.
+to ``pooch.retrieve``. The file is checked against the strict schema of
+:mod:`labkit.datasets.schema` (pydantic). Nothing here touches the cache, the mirror or the network.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.datasets.errors import DataError
+from labkit.datasets import schema
+from labkit.datasets.errors import DataError, RegistryError
 
 __all__ = ["REGISTRY_ENV", "DataFile", "DataSet", "Registry", "registry", "read_checksum_list"]
 
@@ -23,7 +25,11 @@ REGISTRY_ENV = "LABKIT_REGISTRY"
 
 
 def read_checksum_list(path: Path) -> dict[str, str]:
-    """Read a ``sha256sum``-format list (``<hex>  <relative path>`` per line) into a dict."""
+    """Read a ``sha256sum``-format list (``<hex>  <relative path>`` per line) into a dict.
+
+    Raises:
+        DataError: a line is not ``<64 hex digits> <path>``, or a path is absolute or has ``..``.
+    """
     members: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
@@ -33,6 +39,10 @@ def read_checksum_list(path: Path) -> dict[str, str]:
         name = name.strip().lstrip("*")
         if len(digest) != 64 or not name:
             raise DataError(f"{path}:{number}: not a sha256sum line: {line!r}")
+        try:
+            schema.check_relative(name, "the member")
+        except ValueError as error:
+            raise DataError(f"{path}:{number}: {error}: list paths inside the folder") from None
         members[name] = digest.lower()
     return members
 
@@ -53,6 +63,9 @@ class DataFile:
         members: for a folder entry, ``{relative path: sha256}`` of every file in it.
         unpack: ``"tar"`` or ``"zip"``: unpack the archive into the data set's cache folder.
         fallback_urls: further upstream URLs tried in order when ``url`` fails.
+        hash_source: where the hash was published, or why there is none.
+        unverified: True only for a file whose upstream publishes no hash (the registry says
+            ``unverified: true`` explicitly); it is downloaded unverified, with a warning.
     """
 
     name: str
@@ -65,6 +78,7 @@ class DataFile:
     unpack: str | None = None
     fallback_urls: tuple[str, ...] = ()
     hash_source: str | None = None
+    unverified: bool = False
 
     @property
     def known_hash(self) -> str | None:
@@ -111,15 +125,28 @@ class DataSet:
 class Registry(Mapping[str, DataSet]):
     """The data registry (``datasets/registry.yaml``): a read-only mapping name → :class:`DataSet`.
 
+    The entries are checked against the strict schema of :mod:`labkit.datasets.schema` first.
+
     Args:
         entries: the parsed YAML ``datasets`` mapping.
         base: folder that relative ``members`` list paths are resolved against.
+        source: what error messages call the registry (default: ``"the registry given to
+            Registry()"``; :meth:`load` passes the file's path).
+
+    Raises:
+        RegistryError: an entry breaks the schema (the message names source, entry and key).
     """
 
-    def __init__(self, entries: Mapping[str, Any], base: Path | None = None):
-        self._sets: dict[str, DataSet] = {}
-        for name, entry in entries.items():
-            self._sets[name] = _parse_dataset(name, entry, base or Path.cwd())
+    def __init__(
+        self, entries: Mapping[str, Any], base: Path | None = None, source: str | None = None
+    ):
+        source = source or "the registry given to Registry()"
+        document = schema.validate({"datasets": entries}, source)
+        base = base or Path.cwd()
+        self._sets: dict[str, DataSet] = {
+            name: _dataset_from(name, entry, base, source)
+            for name, entry in document.datasets.items()
+        }
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Registry:
@@ -129,6 +156,7 @@ class Registry(Mapping[str, DataSet]):
         Raises:
             DataError: the file does not exist (``labkit.paths.ProjectNotFoundError`` when there
                 is no project folder at all).
+            RegistryError: the file breaks the schema of :mod:`labkit.datasets.schema`.
         """
         import yaml
 
@@ -138,7 +166,9 @@ class Registry(Mapping[str, DataSet]):
         if not path.is_file():
             raise DataError(f"Data registry not found at {path}.")
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return cls(document.get("datasets", {}), base=path.parent)
+        if not isinstance(document, dict) or set(document) != {"datasets"}:
+            schema.validate(document, str(path))  # raises, naming the offending keys
+        return cls(document["datasets"], base=path.parent, source=str(path))
 
     def __getitem__(self, name: str) -> DataSet:
         try:
@@ -155,48 +185,50 @@ class Registry(Mapping[str, DataSet]):
         return len(self._sets)
 
 
-def _parse_file(entry: Mapping[str, Any], base: Path) -> DataFile:
-    members = entry.get("members")
+def _file_from(entry: schema.FileEntry, base: Path, source: str, where: str) -> DataFile:
+    members = entry.members
     if isinstance(members, str):
-        members = read_checksum_list(base / members)
+        try:
+            members = read_checksum_list(base / members)
+        except OSError as error:
+            raise RegistryError(
+                f"{source}: {where}: key 'members': cannot read {base / members} ({error}); "
+                f"{schema.HINTS['members']}"
+            ) from error
     return DataFile(
-        name=entry["name"],
-        url=entry.get("url"),
-        sha256=(entry.get("sha256") or None),
-        md5=(entry.get("md5") or None),
-        size=entry.get("size"),
-        mirror=entry.get("mirror"),
+        name=entry.name,
+        url=entry.url,
+        sha256=entry.sha256,
+        md5=entry.md5,
+        size=entry.size,
+        mirror=entry.mirror,
         members=members,
-        unpack=entry.get("unpack"),
-        fallback_urls=tuple(entry.get("fallback_urls") or ()),
-        hash_source=entry.get("hash_source"),
+        unpack=entry.unpack,
+        fallback_urls=tuple(entry.fallback_urls),
+        hash_source=entry.hash_source,
+        unverified=entry.unverified,
     )
 
 
-def _parse_dataset(name: str, entry: Mapping[str, Any], base: Path) -> DataSet:
-    alternate = entry.get("alternate") or {}
-    known = {
-        "title",
-        "files",
-        "alternate",
-        "licence",
-        "citation",
-        "homepage",
-        "cache_subdir",
-        "used_by",
-    }
+def _dataset_from(name: str, entry: schema.DataSetEntry, base: Path, source: str) -> DataSet:
+    alternates = entry.alternate.files if entry.alternate else []
     return DataSet(
         name=name,
-        title=entry.get("title", name),
-        files=tuple(_parse_file(f, base) for f in entry.get("files", [])),
-        alternates=tuple(_parse_file(f, base) for f in alternate.get("files", [])),
-        alternate_note=alternate.get("note"),
-        licence=entry.get("licence", ""),
-        citation=entry.get("citation", ""),
-        homepage=entry.get("homepage"),
-        cache_subdir=entry.get("cache_subdir"),
-        used_by=tuple(entry.get("used_by") or ()),
-        info={k: v for k, v in entry.items() if k not in known},
+        title=entry.title,
+        files=tuple(
+            _file_from(f, base, source, f"data set {name!r}, file {f.name!r}") for f in entry.files
+        ),
+        alternates=tuple(
+            _file_from(f, base, source, f"data set {name!r}, alternate file {f.name!r}")
+            for f in alternates
+        ),
+        alternate_note=entry.alternate.note if entry.alternate else None,
+        licence=entry.licence,
+        citation=entry.citation,
+        homepage=entry.homepage,
+        cache_subdir=entry.cache_subdir,
+        used_by=tuple(entry.used_by),
+        info={"nltk_resource": entry.nltk_resource} if entry.nltk_resource else {},
     )
 
 
