@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from labkit.files import atomic_path
+
 __all__ = ["CHROMIUM_ENV", "LAUNCH_ARGS", "chromium_path", "missing", "launch", "screenshot_html"]
 
 CHROMIUM_ENV = "LABKIT_CHROMIUM"
@@ -76,7 +78,7 @@ def screenshot_html(
 
     Args:
         html: the page, a local file.
-        png: where the picture goes; written atomically (a ``.part`` file, then renamed).
+        png: where the picture goes; written atomically (:func:`labkit.files.atomic_path`).
         width: viewport width in CSS pixels.
         max_height: the picture holds the top ``max_height`` CSS pixels of the page at most.
         scale: device pixels per CSS pixel; 0.5 keeps a long lesson's PNG near a megabyte.
@@ -94,8 +96,7 @@ def screenshot_html(
     if not html.is_file():
         raise FileNotFoundError(f"No HTML page to screenshot at {html}.")
     png.parent.mkdir(parents=True, exist_ok=True)
-    part = png.with_name(png.name + ".part")
-    with sync_playwright() as pw:
+    with atomic_path(png) as part, sync_playwright() as pw:
         browser = launch(pw)
         try:
             page = browser.new_page(
@@ -110,5 +111,4 @@ def screenshot_html(
             page.screenshot(path=str(part), type="png")
         finally:
             browser.close()
-    os.replace(part, png)
     return png

@@ -43,6 +43,8 @@ from typing import Any
 from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
+from labkit.files import atomic_path
+
 PIPELINE_NAME = "labkit-sentiment"
 # The learner image (docker/learner.Dockerfile); a placeholder name, like the README's.
 IMAGE = "ghcr.io/labkit-org/labkit-learner:0.1.0"
@@ -407,7 +409,7 @@ def committed_pipeline() -> Path:
 def compile_pipeline(path: str | os.PathLike | None = None) -> Path:
     """Compile :func:`sentiment_pipeline` to KFP's IR YAML (the file the Kubeflow UI uploads).
 
-    Written atomically (a temporary file, then ``os.replace``). See
+    Written atomically (:func:`labkit.files.atomic_path`). See
     https://www.kubeflow.org/docs/components/pipelines/user-guides/core-functions/compile-a-pipeline/
 
     Args:
@@ -432,10 +434,8 @@ def compile_pipeline(path: str | os.PathLike | None = None) -> Path:
             )
         path = project.root / paths.PIPELINE_YAML
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part.yaml")
-    compiler.Compiler().compile(sentiment_pipeline, package_path=str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # keeps the suffix: the compiler picks YAML by it
+        compiler.Compiler().compile(sentiment_pipeline, package_path=str(tmp))
     return path
 
 

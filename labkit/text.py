@@ -16,12 +16,13 @@ Source: Keras' default standardization ("lower_and_strip_punctuation") in
 
 from __future__ import annotations
 
-import os
 import re
 import string
 
 import keras
 import tensorflow as tf
+
+from labkit.files import atomic_path
 
 __all__ = [
     "PUNCTUATION_PATTERN",
@@ -159,8 +160,7 @@ def load_sentiment_model(model_path, *, stand_in_path, stand_in_texts, stand_in_
         print(f"training a small stand-in model on {len(stand_in_texts):,} reviews instead")
         model = train_sentiment_model(stand_in_texts, stand_in_labels, **train)
         model_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = model_path.with_name(model_path.stem + ".partial.keras")
-        model.save(partial)  # written in full, then renamed: never a half-written model file
-        os.replace(partial, model_path)
+        with atomic_path(model_path) as partial:  # a unique name: two kernels never share it
+            model.save(partial)  # written in full, then renamed: never a half-written model file
     print(f"model {model.name!r} ready in {time.perf_counter() - start:.1f} s: {model_path}")
     return model, model_path

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from labkit import deploy, paths
+from labkit.deploy import admission, cluster, manifests, rendering
 
 IMAGE = "registry.example.com/team/labkit-serving:0.2.0"
 GPU = "nvidia.com/gpu"
@@ -190,9 +191,9 @@ def test_kserve_deployment_mode_is_chosen_and_its_rules_enforced():
     """B1: the mode is an annotation, and each mode's admission rules are checked offline."""
     (standard,) = deploy.render("kserve", image=IMAGE, model_name="reviews", namespace="ml")
     annotations = standard["metadata"]["annotations"]
-    assert annotations[deploy.KSERVE_MODE_ANNOTATION] == "Standard"
+    assert annotations[manifests.KSERVE_MODE_ANNOTATION] == "Standard"
     predictor = standard["spec"]["predictor"]
-    assert predictor["scaleMetric"] in deploy.KSERVE_HPA_METRICS
+    assert predictor["scaleMetric"] in admission.KSERVE_HPA_METRICS
     assert predictor["deploymentStrategy"]["rollingUpdate"] == {"maxSurge": 0,
                                                                 "maxUnavailable": 1}  # fmt: skip
     assert deploy.kserve_problems(standard) == []
@@ -206,12 +207,12 @@ def test_kserve_deployment_mode_is_chosen_and_its_rules_enforced():
     over["spec"]["predictor"]["scaleTarget"] = 150
     assert "1-100" in deploy.kserve_problems(over)[0]
     legacy = copy.deepcopy(standard)
-    legacy["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION] = "RawDeployment"
+    legacy["metadata"]["annotations"][manifests.KSERVE_MODE_ANNOTATION] = "RawDeployment"
     assert "write Standard" in deploy.kserve_problems(legacy)[0]
 
     # the same predictor in Knative mode: Knative's default feature flags refuse its pod fields
     knative = copy.deepcopy(standard)
-    knative["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION] = "Serverless"
+    knative["metadata"]["annotations"][manifests.KSERVE_MODE_ANNOTATION] = "Serverless"
     problems = deploy.kserve_problems(knative)
     for words in ("predictor.securityContext.runAsNonRoot", "kubernetes.podspec-securitycontext",
                   "predictor.nodeSelector", "kubernetes.podspec-nodeselector",
@@ -220,15 +221,15 @@ def test_kserve_deployment_mode_is_chosen_and_its_rules_enforced():
         assert any(words in p for p in problems), (words, problems)
     assert all(p.startswith("InferenceService ml/reviews: ") for p in problems)
     # a cluster whose config-features enables the flags admits them (scale metric aside)
-    enabled = {flag: "enabled" for flag in deploy.KNATIVE_POD_FLAGS.values()}
+    enabled = {flag: "enabled" for flag in admission.KNATIVE_POD_FLAGS.values()}
     left = deploy.kserve_problems(knative, enabled)
     assert left and all("scaleMetric" in p or "deploymentStrategy" in p for p in left), left
     # no annotation: the mode was not chosen, and the install's default (Serverless) applies
     unchosen = copy.deepcopy(standard)
-    del unchosen["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION]
+    del unchosen["metadata"]["annotations"][manifests.KSERVE_MODE_ANNOTATION]
     assert "choose the deployment mode on purpose" in deploy.kserve_problems(unchosen)[0]
     other = copy.deepcopy(standard)
-    other["metadata"]["annotations"][deploy.KSERVE_MODE_ANNOTATION] = "ModelMesh"
+    other["metadata"]["annotations"][manifests.KSERVE_MODE_ANNOTATION] = "ModelMesh"
     assert "use Standard or Knative" in deploy.kserve_problems(other)[-1]
 
     # render(kserve_mode="Knative") fits Knative's defaults, and stays policy-clean
@@ -238,7 +239,7 @@ def test_kserve_deployment_mode_is_chosen_and_its_rules_enforced():
     assert not {"securityContext", "nodeSelector", "tolerations", "affinity"} & set(predictor)
     (container,) = predictor["containers"]
     assert container["securityContext"]["runAsNonRoot"] is True
-    assert predictor["scaleMetric"] in deploy.KSERVE_KPA_METRICS
+    assert predictor["scaleMetric"] in admission.KSERVE_KPA_METRICS
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/live"  # S10
     for change, words in (
         (lambda c: c.update(lifecycle={}), "containers[0].lifecycle"),
@@ -275,13 +276,13 @@ def test_kserve_deployment_mode_is_chosen_and_its_rules_enforced():
 
 
 @pytest.mark.parametrize("overlay", ["gpu", "kserve"])
-@pytest.mark.parametrize("gpu_nodes", deploy.GPU_NODES)
+@pytest.mark.parametrize("gpu_nodes", rendering.GPU_NODES)
 def test_gpu_node_selection_per_kind_of_cluster(overlay, gpu_nodes):
     """S6: GPU Operator's label only where it exists; GKE, EKS and AKS pools get their own."""
     objects = deploy.render(overlay, image=IMAGE, gpu_nodes=gpu_nodes, model_name="reviews")
     deploy.validate(objects)
     workload = by_kind(objects, "Deployment" if overlay == "gpu" else "InferenceService")
-    pod = deploy._pod_spec(workload)
+    pod = manifests._pod_spec(workload)
     selector, affinity = pod.get("nodeSelector"), pod.get("affinity")
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
@@ -302,7 +303,7 @@ def test_gpu_node_selection_per_kind_of_cluster(overlay, gpu_nodes):
         )
     else:
         assert selector is None and affinity is None
-    assert env[deploy.REQUIRE_GPU_ENV] == "1"  # S7: the server refuses to start without a GPU
+    assert env[rendering.REQUIRE_GPU_ENV] == "1"  # S7: the server refuses to start without a GPU
     with pytest.raises(ValueError, match="gpu_nodes"):
         deploy.render(overlay, image=IMAGE, gpu_nodes="nvidia")
 
@@ -621,7 +622,7 @@ def fake_api():
 
 def test_apply_sequence_against_fake_api(fake_api, monkeypatch):
     """Fake API server, no real cluster: dry run of all, then apply, rollout wait, predict."""
-    monkeypatch.setattr(deploy.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
     objects = deploy.render("gpu", image=IMAGE, replicas=2, gpus=1, namespace="ml")
     deploy.validate(objects)
     result = deploy.apply(
@@ -694,7 +695,7 @@ def test_apply_stops_when_the_dry_run_is_refused(fake_api, monkeypatch):
 
 def test_rollback_and_delete_against_fake_api(fake_api, monkeypatch):
     """Fake API server: rollback writes revision 1's pod template back; delete removes all."""
-    monkeypatch.setattr(deploy.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
     api_client = fake_api.api_client()
     objects = deploy.render("cpu", image=IMAGE, namespace="ml")
     deploy.apply(objects, namespace="ml", api_client=api_client, instances=(), log=print)
@@ -730,7 +731,7 @@ def test_kubeconfig_is_found_and_used(fake_api, tmp_path, monkeypatch):
     }))  # fmt: skip
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}{os.pathsep}{kubeconfig}")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setattr(deploy.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
     api_client = deploy.load_cluster()
     assert api_client.configuration.host == fake_api.url
     result = deploy.run("cpu", image=IMAGE, namespace="ml", timeout=30, log=lambda s: None)
@@ -740,3 +741,36 @@ def test_kubeconfig_is_found_and_used(fake_api, tmp_path, monkeypatch):
     Path(kubeconfig).write_text("clusters: [")  # broken YAML: a clear error, not "no cluster"
     with pytest.raises(deploy.ClusterError, match="does not load"):
         deploy.load_cluster()
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_the_package_modules_import_only_lower_layers():
+    """labkit/deploy/: each module imports only the modules below it (no cycles, issue 18)."""
+    import ast
+
+    layers = ["manifests", "context", "rendering", "admission", "policy", "validation",
+              "cluster", "cli"]  # fmt: skip
+    folder = Path(deploy.__file__).parent
+    assert sorted(p.stem for p in folder.glob("*.py")) == sorted([*layers, "__init__"])
+    for index, name in enumerate(layers):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        imported = {
+            node.module.split(".")[2]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labkit.deploy.")
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "labkit.deploy"
+            for alias in node.names
+        }
+        assert not any(  # the package itself: its __init__ imports every module
+            isinstance(node, ast.ImportFrom)
+            and node.module == "labkit"
+            and "deploy" in {a.name for a in node.names}
+            for node in ast.walk(tree)
+        ), name
+        assert imported <= set(layers[:index]), f"{name} imports {imported - set(layers[:index])}"
+    assert set(deploy.__all__) <= set(dir(deploy))

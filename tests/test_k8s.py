@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from labkit import deploy
+from labkit.deploy import policy, rendering, validation
 
 KUBERNETES_VERSION = "1.30.0"
 BIN = Path(sys.executable).parent  # the venv's bin: where pip puts kubectl and hadolint
@@ -130,7 +131,7 @@ def test_workload_policy(rendered):
         workloads += sum(document["kind"] in WORKLOAD_KINDS for document in documents)
         assert deploy.policy_problems(documents) == [], f"k8s/{name}"
     assert workloads == 6
-    assert WORKLOAD_KINDS == deploy.WORKLOAD_KINDS and SERVING_KINDS == deploy.SERVING_KINDS
+    assert WORKLOAD_KINDS == policy.WORKLOAD_KINDS and SERVING_KINDS == policy.SERVING_KINDS
 
 
 def _container(document):
@@ -228,7 +229,7 @@ def test_serving_overlays(rendered):
             assert strategy == {"type": "RollingUpdate",
                                 "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}  # fmt: skip
             env = {e["name"]: e["value"] for e in container["env"]}
-            assert env[deploy.REQUIRE_GPU_ENV] == "1"  # S7
+            assert env[rendering.REQUIRE_GPU_ENV] == "1"  # S7
         else:
             assert strategy is None
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -264,7 +265,7 @@ def test_inference_service(rendered, repo):
     assert predictor["scaleMetric"] == "cpu" and 1 <= predictor["scaleTarget"] <= 100
     assert predictor["automountServiceAccountToken"] is False
     assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
-    crd_text = (repo / deploy.KSERVE_CRD).read_text()
+    crd_text = (repo / validation.KSERVE_CRD).read_text()
     assert "Source: https://github.com/kserve/kserve" in crd_text and "v0.20.0" in crd_text
     assert len(crd_text) < 100_000  # trimmed to the InferenceService
     crd = yaml.safe_load(crd_text)

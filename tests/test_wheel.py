@@ -109,7 +109,7 @@ def test_build_context_from_the_installed_package(installed, tmp_path):
     assert result.returncode == 0, result.stderr
     context = installed[1] / "context"
     for name in ("Dockerfile", "pyproject.toml", "README.md", "requirements/serving.txt",
-                 "labkit/deploy/cluster.py", "build/models/sentiment_lstm.keras"):  # fmt: skip
+                 "labkit/deploy/__init__.py", "build/models/sentiment_lstm.keras"):  # fmt: skip
         assert (context / name).is_file(), name
     assert not (context / "labkit" / "_project").exists()  # the package's source, not its data
 
