@@ -13,6 +13,7 @@ import os
 import socket
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -454,3 +455,92 @@ def test_the_real_registry_loads():
     assert "mnist" in reg and all(entry.files for entry in reg.values())
     unverified = [f.name for e in reg.values() for f in e.files if f.unverified]
     assert unverified and all(f.endswith((".csv", ".h5")) for f in unverified)
+
+
+# --------------------------------------------------------------------------------------------
+# The store under change and concurrency: a lock per cache folder, folders swapped in whole,
+# an archive's new version replacing (not merging into) the old one.
+
+
+def _tar_registry(name: str, archive: bytes) -> Registry:
+    entry = {"name": "pack.tar.gz", "sha256": sha256(archive), "unpack": "tar", "mirror": name}
+    return Registry({"packs": {"title": "packs", "files": [entry]}})
+
+
+def test_a_changed_archive_replaces_the_files_of_its_old_version(env):
+    cache, mirror = env
+    old = _tar_bytes({"data/a.txt": b"old a", "data/gone.txt": b"only in v1"})
+    (mirror / "v1.tar.gz").write_bytes(old)
+    folder = datasets.fetch("packs", reg=_tar_registry("v1.tar.gz", old))
+    assert (folder / "data/gone.txt").is_file()
+
+    new = _tar_bytes({"data/a.txt": b"new a", "data/b.txt": b"new b"})
+    (mirror / "v2.tar.gz").write_bytes(new)
+    folder = datasets.fetch("packs", reg=_tar_registry("v2.tar.gz", new))
+
+    assert (folder / "data/a.txt").read_bytes() == b"new a"
+    assert (folder / "data/b.txt").read_bytes() == b"new b"
+    assert not (folder / "data/gone.txt").exists()  # a glob-based loader would have read it
+    assert not [p for p in folder.rglob("*") if ".part" in p.name or ".old" in p.name]
+
+
+def test_fetch_waits_while_another_process_holds_the_data_set(env):
+    """A second kernel or test lane fetching the same data set waits for the first."""
+    from labkit.datasets import store
+
+    cache, mirror = env
+    data = b"shared bytes"
+    (mirror / "digits.bin").write_bytes(data)
+    reg = one_file_registry(closed_port_url("digits.bin"), data, mirror="digits.bin")
+    results = []
+    with store.cache_lock(reg["toy"]):
+        thread = threading.Thread(target=lambda: results.append(datasets.fetch("toy", reg=reg)))
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive() and not (cache / "toy" / "digits.bin").exists()
+    thread.join(10)
+    assert results and (results[0] / "digits.bin").read_bytes() == data
+
+
+_FETCH_LOOP = """
+import sys, time
+from pathlib import Path
+from labkit.datasets import Registry, fetch
+registry, start, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+reg = Registry.load(registry)
+while not start.exists():
+    time.sleep(0.01)
+for _ in range(rounds):
+    folder = fetch("pkgset", reg=reg)
+    assert len(list((folder / "pkg").rglob("*.txt"))) == 200, "incomplete folder"
+    (folder / "pkg" / ".labkit-verified").unlink(missing_ok=True)  # copy it again next round
+"""
+
+
+def test_two_processes_copy_the_same_folder_at_once(env, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    cache, mirror = env
+    members = {}
+    for i in range(200):
+        payload = f"member {i}".encode()
+        (mirror / "pkg" / f"d{i % 10}").mkdir(parents=True, exist_ok=True)
+        (mirror / "pkg" / f"d{i % 10}" / f"{i}.txt").write_bytes(payload)
+        members[f"d{i % 10}/{i}.txt"] = sha256(payload)
+    registry_file = tmp_path / "registry.yaml"
+    entry = {"name": "pkg", "mirror": "pkg", "members": members}
+    registry_file.write_text(
+        yaml.safe_dump({"datasets": {"pkgset": {"title": "p", "files": [entry]}}})
+    )
+    start = tmp_path / "start"
+    script = [sys.executable, "-c", _FETCH_LOOP, str(registry_file), str(start), "6"]
+    lanes = [subprocess.Popen(script, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(1.5)  # both have imported labkit and wait at the start line
+    start.touch()
+    errors = [lane.communicate(timeout=120)[1] for lane in lanes]
+    assert [lane.returncode for lane in lanes] == [0, 0], errors
+    folder = cache / "pkgset"
+    assert sorted(p.name for p in folder.iterdir()) == ["pkg"]  # no staging or old folder left

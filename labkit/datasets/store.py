@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ from typing import Any
 
 from labkit.datasets.errors import DataError, DataIntegrityError, DataUnavailableError
 from labkit.datasets.registry import DataFile, DataSet, Registry, _dataset, registry
+from labkit.files import atomic_write, file_lock
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -47,6 +49,7 @@ __all__ = [
     "data_dir",
     "mirror_dir",
     "file_hash",
+    "cache_lock",
     "fetch",
     "fetch_file",
     "status",
@@ -121,6 +124,37 @@ def _staging_dir(final: Path) -> Iterator[Path]:
 
 def _cache_folder(dataset: DataSet) -> Path:
     return data_dir() / (dataset.cache_subdir or dataset.name)
+
+
+def cache_lock(dataset: DataSet) -> contextlib.AbstractContextManager[Path]:
+    """The lock of a data set's cache folder, held while a file is checked, copied, downloaded
+    or unpacked (pooch itself does not lock).
+
+    An advisory ``fcntl.flock`` on ``$LABKIT_DATA_DIR/.locks/<cache folder>.lock`` (see
+    :func:`labkit.files.file_lock`): two processes (two kernels, two test lanes, a kernel and
+    ``labkit data fetch``) fetching the same data set take turns, and the second finds the
+    first one's verified copy. Data sets sharing a ``cache_subdir`` share the lock. Where
+    ``fcntl`` is missing (Windows) nothing is locked; every replacement stays atomic.
+    """
+    name = (dataset.cache_subdir or dataset.name).replace("/", "__")
+    return file_lock(data_dir() / ".locks" / f"{name}.lock")
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Put the complete folder ``new`` at ``final``: the old ``final`` is renamed aside first
+    and deleted only after ``new`` is in place (a rename cannot replace a non-empty folder)."""
+    if not final.exists():
+        os.replace(new, final)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+    os.replace(final, aside / final.name)
+    try:
+        os.replace(new, final)
+    except BaseException:
+        os.replace(aside / final.name, final)  # put the old copy back
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,9 +252,7 @@ def _copy_folder(dataset: DataSet, item: DataFile, source: Path) -> Path:
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(member, staging / relative)
         (staging / ".labkit-verified").write_text("all members matched the registry\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
+        _swap_in(staging, final)  # under the cache lock (_materialize holds it)
     return final
 
 
@@ -297,58 +329,112 @@ def _safe_member(name: str) -> bool:
     return not (Path(name).is_absolute() or ".." in parts)
 
 
+def _read_stamp(stamp: Path) -> tuple[str | None, list[str] | None]:
+    """(archive hash, files it put in the folder) of an unpack stamp; files is None for a stamp
+    written before labkit recorded them (a bare hash line)."""
+    if not stamp.is_file():
+        return None, None
+    text = stamp.read_text(encoding="utf-8")
+    try:
+        record = json.loads(text)
+        return record["hash"], list(record["files"])
+    except (ValueError, KeyError, TypeError):
+        return text.strip(), None
+
+
+def _extract(item: DataFile, archive: Path, staging: Path) -> None:
+    """Unpack ``archive`` into the empty folder ``staging``, refusing unsafe members."""
+    if item.unpack == "tar":
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):  # PEP 706: Python 3.11.4+, 3.12
+                try:
+                    tar.extractall(staging, filter="data")
+                except tarfile.FilterError as error:
+                    raise DataIntegrityError(
+                        f"{archive} has unsafe members (links, devices or paths outside "
+                        f"the folder): {error}"
+                    ) from error
+            else:  # 3.11.0-3.11.3 (Debian bookworm's 3.11.2): the same refusals, by hand
+                unsafe = [
+                    m.name for m in tar.getmembers()
+                    if not (m.isfile() or m.isdir()) or not _safe_member(m.name)
+                ]  # fmt: skip
+                if unsafe:
+                    raise DataIntegrityError(
+                        f"{archive} has unsafe members (links, devices or paths outside "
+                        f"the folder): {unsafe[:3]}"
+                    )
+                tar.extractall(staging)
+    elif item.unpack == "zip":
+        with zipfile.ZipFile(archive) as zipped:
+            unsafe = [n for n in zipped.namelist() if not _safe_member(n)]
+            if unsafe:
+                raise DataIntegrityError(f"{archive} has unsafe member paths: {unsafe[:3]}")
+            zipped.extractall(staging)
+    else:
+        raise DataError(f"Unknown unpack kind {item.unpack!r} for {item.name}.")
+
+
 def _unpack(dataset: DataSet, item: DataFile, archive: Path) -> None:
-    """Unpack into the data set's cache folder; a stamp written last marks it complete."""
+    """Unpack into the data set's cache folder, replacing the archive's previous version.
+
+    The archive is unpacked in full into a fresh staging folder first. Then the stamp is
+    removed (the folder no longer counts as unpacked), every file is moved into place with
+    ``os.replace``, the files the previous version put there and this one lacks are deleted,
+    and a new stamp (the hash and the file list, written atomically) marks it complete. Files
+    are replaced one by one, not the folder as a whole, because alternates merge into one
+    folder (the mirror's ``aclImdb_train`` and ``aclImdb_test`` both fill ``aclImdb/``); a
+    file another archive's stamp lists is never deleted. Called under :func:`cache_lock`.
+    """
     stamp = _unpack_stamp(dataset, item)
-    if stamp.is_file() and stamp.read_text().strip() == (item.sha256 or item.md5 or ""):
+    expected = item.sha256 or item.md5 or ""
+    old_hash, old_files = _read_stamp(stamp)
+    if old_hash == expected:
         return
     target = _cache_folder(dataset)
     with _staging_dir(target / f"{item.name}.unpack") as staging:
-        if item.unpack == "tar":
-            with tarfile.open(archive) as tar:
-                if hasattr(tarfile, "data_filter"):  # PEP 706: Python 3.11.4+, 3.12
-                    try:
-                        tar.extractall(staging, filter="data")
-                    except tarfile.FilterError as error:
-                        raise DataIntegrityError(
-                            f"{archive} has unsafe members (links, devices or paths outside "
-                            f"the folder): {error}"
-                        ) from error
-                else:  # 3.11.0-3.11.3 (Debian bookworm's 3.11.2): the same refusals, by hand
-                    unsafe = [
-                        m.name for m in tar.getmembers()
-                        if not (m.isfile() or m.isdir()) or not _safe_member(m.name)
-                    ]  # fmt: skip
-                    if unsafe:
-                        raise DataIntegrityError(
-                            f"{archive} has unsafe members (links, devices or paths outside "
-                            f"the folder): {unsafe[:3]}"
-                        )
-                    tar.extractall(staging)
-        elif item.unpack == "zip":
-            with zipfile.ZipFile(archive) as zipped:
-                unsafe = [n for n in zipped.namelist() if not _safe_member(n)]
-                if unsafe:
-                    raise DataIntegrityError(f"{archive} has unsafe member paths: {unsafe[:3]}")
-                zipped.extractall(staging)
-        else:
-            raise DataError(f"Unknown unpack kind {item.unpack!r} for {item.name}.")
-        for path in sorted(staging.rglob("*")):
-            if path.is_file():
-                destination = target / path.relative_to(staging)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, destination)
-    stamp.write_text(f"{item.sha256 or item.md5 or ''}\n")
+        _extract(item, archive, staging)
+        files = sorted(
+            path.relative_to(staging).as_posix()
+            for path in staging.rglob("*")
+            if path.is_file() or path.is_symlink()
+        )
+        if item.name in files:
+            raise DataIntegrityError(f"{archive} holds a member named like itself: {item.name}")
+        stamp.unlink(missing_ok=True)
+        for relative in files:
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if destination.is_dir() and not destination.is_symlink():
+                shutil.rmtree(destination)  # a folder in the old version, a file in this one
+            os.replace(staging / relative, destination)
+        claimed = set(files)
+        for other in target.glob(".*.unpacked"):
+            claimed |= set(_read_stamp(other)[1] or ())
+        for relative in sorted(set(old_files or ()) - claimed, reverse=True):
+            stale = target / relative
+            stale.unlink(missing_ok=True)
+            for parent in stale.parents:  # and the folders that leaves empty
+                if parent == target or not parent.is_relative_to(target) or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    with atomic_write(stamp) as handle:
+        json.dump({"hash": expected, "files": files}, handle, indent=0)
 
 
 def _materialize(dataset: DataSet, item: DataFile) -> Path:
-    """Return the cached, verified file, getting it from the mirror or upstream if needed."""
-    path = _cached(dataset, item)
-    if path is None:
-        source = _in_mirror(item)
-        path = _copy_from_mirror(dataset, item, source) if source else _download(dataset, item)
-    if item.unpack:
-        _unpack(dataset, item, path)
+    """Return the cached, verified file, getting it from the mirror or upstream if needed.
+
+    All of it runs under the data set's :func:`cache_lock`, so a second process waits and then
+    finds the first one's copy instead of copying, downloading or unpacking it again.
+    """
+    with cache_lock(dataset):
+        path = _cached(dataset, item)
+        if path is None:
+            source = _in_mirror(item)
+            path = _copy_from_mirror(dataset, item, source) if source else _download(dataset, item)
+        if item.unpack:
+            _unpack(dataset, item, path)
     return path
 
 
