@@ -5,11 +5,13 @@ PROFILE ?= smoke
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labkit-installed
 
-.PHONY: lab test run data lint doctor clean help bench bench-soak image learner-image mlflow lock lock-export
+.PHONY: lab test test-fast test-shuffled run data lint doctor clean help bench bench-soak image learner-image mlflow lock lock-export
 
 help:
 	@echo "make lab                 set up .venv and open JupyterLab on notebooks/"
 	@echo "make test                set up .venv and run every test (smoke-runs every lesson)"
+	@echo "make test-fast           the unit tests only: no lesson runs, no image builds (minutes)"
+	@echo "make test-shuffled       the fast lane in a random order (SEED=N repeats one order)"
 	@echo "make run PROFILE=smoke   execute the curriculum into build/<profile>/ (smoke|full)"
 	@echo "make data                pre-fetch every data set the curriculum uses"
 	@echo "make bench               serving benchmark, labkit.serving vs Flask (bench/results/)"
@@ -61,8 +63,9 @@ lab: $(STAMP)
 # second Kubernetes client: mostly downloads, disk and pip) beside the rest (the lessons: mostly
 # CPU), so that the slow lane's waiting does not add to the suite's time. Its report follows the
 # main lane's (and is in build/test-slow.log); either lane failing fails make test. The slow lane
-# has a data cache of its own (labkit's cache takes no lock: two lanes must not unpack the same
-# archive at once).
+# keeps a data cache of its own (build/test-slow-lane/data), so its tests fetch what they use
+# from the mirror themselves; sharing the lessons' cache would be safe too: every cache folder is
+# filled under a lock (labkit.datasets.store.cache_lock).
 test: $(STAMP)
 	@mkdir -p build
 	@LABKIT_DATA_DIR=$(CURDIR)/build/test-slow-lane/data \
@@ -72,6 +75,18 @@ test: $(STAMP)
 	echo "=============== slow lane: pytest -m slow (build/test-slow.log) ==============="; \
 	cat build/test-slow.log; \
 	if [ $$main != 0 ] || [ $$slow_status != 0 ]; then exit 1; fi
+
+# The edit-test loop: every test but the lesson runs (marker notebook) and the image and fresh
+# environment builds (marker slow). It still starts real servers (KServe, MLflow) and real
+# subprocesses (the labkit command, kubectl), so it takes a few minutes on 2 cores.
+FAST := -m "not slow and not notebook" -p no:cacheprovider
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest $(FAST)
+
+# The fast lane in a random order across all its modules (pytest-random-order): a test that
+# passes only after another one fails here. The seed is printed; SEED=N repeats an order.
+test-shuffled: $(STAMP)
+	$(BIN)/python -m pytest $(FAST) --random-order-bucket=global $(if $(SEED),--random-order-seed=$(SEED))
 
 run: $(STAMP)
 	$(BIN)/labkit run --profile $(PROFILE) --out build/$(PROFILE)

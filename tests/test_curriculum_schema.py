@@ -105,3 +105,29 @@ def test_a_missing_or_repeated_notebook_is_refused(tmp_path):
     twice = GOOD + textwrap.indent(GOOD.split("lessons:\n", 1)[1], "")
     message = _error(tmp_path, twice)
     assert "lesson 01_demo.ipynb: listed twice" in message, message
+
+
+def test_prerequisites_are_the_earlier_lessons_that_write_what_a_lesson_reads():
+    from labkit.runner import CurriculumError, Lesson, build_paths, prerequisites
+
+    model = "../build/smoke/models/m.keras"
+    train = Lesson("01_train.ipynb", "t", (), {"EXPORT_PATH": model, "SEED": 1}, ())
+    other = Lesson("02_other.ipynb", "o", (), {"OUTPUT_DIR": "../build/smoke/lessons/02"}, ())
+    serve = Lesson("03_serve.ipynb", "s", (), {"MODEL_PATH": model, "TEXT": "../x"}, ())
+    lessons = [train, other, serve]
+    assert build_paths(serve, "smoke") == {"MODEL_PATH": model}  # not ../x: outside build/
+    assert prerequisites(serve, lessons, "smoke") == [train]
+    assert prerequisites(train, lessons, "smoke") == []  # the writer comes first
+    assert prerequisites(other, lessons, "smoke") == []
+    with pytest.raises(CurriculumError, match="03_serve.ipynb is not among"):
+        prerequisites(serve, [train, other], "smoke")
+
+
+def test_two_lessons_that_read_one_path_do_not_need_each_other():
+    from labkit.runner import Lesson, prerequisites
+
+    model = "../build/smoke/models/m.keras"
+    train = Lesson("01_train.ipynb", "t", (), {"EXPORT_PATH": model}, ())
+    serve = Lesson("02_serve.ipynb", "s", (), {"MODEL_PATH": model}, ())
+    monitor = Lesson("03_monitor.ipynb", "m", (), {"MODEL_PATH": model}, ())
+    assert prerequisites(monitor, [train, serve, monitor], "smoke") == [train]

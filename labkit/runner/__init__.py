@@ -16,6 +16,7 @@ and the curriculum tests both call :func:`run`.
 """
 
 from labkit.runner.curriculum import (
+    BUILD_PREFIX,
     COMPARISONS,
     PROFILES,
     RESOURCES,
@@ -23,6 +24,7 @@ from labkit.runner.curriculum import (
     Check,
     CurriculumError,
     Lesson,
+    build_paths,
     check_bars,
     check_overrides,
     check_resources,
@@ -31,6 +33,7 @@ from labkit.runner.curriculum import (
     load_curriculum,
     parameter_names,
     parse_parameter,
+    prerequisites,
 )
 from labkit.runner.execution import (
     CELL_TIMEOUT_S,
@@ -43,6 +46,7 @@ from labkit.runner.report import SCREENSHOTS, LessonResult, write_report
 
 __all__ = [
     "PROFILES",
+    "BUILD_PREFIX",
     "COMPARISONS",
     "RESOURCES",
     "CELL_TIMEOUT_S",
@@ -62,6 +66,8 @@ __all__ = [
     "parse_parameter",
     "parameter_names",
     "check_overrides",
+    "build_paths",
+    "prerequisites",
     "run_lesson",
     "run",
     "write_report",

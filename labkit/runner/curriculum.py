@@ -382,6 +382,45 @@ def find_lesson(name: str, curriculum: str | os.PathLike | None = None) -> Lesso
     return lesson
 
 
+BUILD_PREFIX = "../build/"  # path parameters under the repository's build/ (relative to notebooks/)
+
+
+def build_paths(lesson: Lesson, profile: str) -> dict[str, str]:
+    """The lesson's parameters for a profile that name a path under ``build/``.
+
+    Returns:
+        ``{parameter name: path}``, each path as written (relative to ``notebooks/``, starting
+        with ``../build/``), e.g. ``{"EXPORT_PATH": "../build/smoke/models/sentiment_lstm.keras"}``.
+    """
+    return {
+        name: value
+        for name, value in lesson.parameters(profile).items()
+        if isinstance(value, str) and value.startswith(BUILD_PREFIX)
+    }
+
+
+def prerequisites(lesson: Lesson, lessons: Iterable[Lesson], profile: str) -> list[Lesson]:
+    """Earlier lessons that write a ``build/`` path this lesson reads, in curriculum order.
+
+    A ``build/`` path is written by the first lesson that names it and read by the later ones:
+    lessons 12-14 serve the model lesson 08 exports (their ``MODEL_PATH`` is 08's
+    ``EXPORT_PATH``). Run these first for the lesson to use their output rather than a fallback
+    (12-14 train a small stand-in when 08's model is missing).
+
+    Raises:
+        CurriculumError: the lesson is not in ``lessons``.
+    """
+    ordered = list(lessons)
+    if lesson not in ordered:
+        raise CurriculumError(f"{lesson.notebook} is not among the lessons given.")
+    writer: dict[str, Lesson] = {}
+    for each in ordered:
+        for path in build_paths(each, profile).values():
+            writer.setdefault(path, each)
+    needed = {id(writer[p]) for p in build_paths(lesson, profile).values() if writer[p] != lesson}
+    return [each for each in ordered if id(each) in needed]
+
+
 def _select(lessons: list[Lesson], notebooks: Iterable[str] | None) -> list[Lesson]:
     if not notebooks:
         return lessons
