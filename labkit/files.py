@@ -7,6 +7,9 @@
 * :func:`atomic_path` — the same for writers that want a file *name* (``model.save(path)``,
   ``page.screenshot(path=...)``, a compiler's ``package_path``); the temporary name keeps the
   target's suffix, which such writers use to pick the format.
+* :func:`staging_folder` and :func:`replace_folder` — the same for a folder: build it complete
+  in a temporary folder beside the target, then swap it in (the old one is renamed aside and
+  deleted only after the new one is in place; a rename cannot replace a non-empty folder).
 * :func:`file_lock` — an exclusive advisory lock (``fcntl.flock``) on a lock file, held for a
   ``with`` block: other processes (and other threads, which open their own descriptor) that
   take the same lock wait. Where ``fcntl`` does not exist (Windows) no lock is taken: writes
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +35,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_write", "atomic_path", "file_lock"]
+__all__ = ["atomic_write", "atomic_path", "staging_folder", "replace_folder", "file_lock"]
 
 
 def _umask() -> int:
@@ -108,6 +112,46 @@ def atomic_write(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def staging_folder(final: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
+    """A new empty folder beside ``final`` to build its next version in.
+
+    Yields:
+        The folder (``.<name>.<random><suffix>`` in ``final``'s parent, which is created if
+        needed). It is removed when the block ends unless it was moved away, e.g. by
+        :func:`replace_folder`; so an error leaves nothing half-built behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_folder(new: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Put the complete folder ``new`` at ``final`` (same file system), replacing what is there.
+
+    The old ``final`` is renamed aside first and deleted only after ``new`` is in place; if
+    the second rename fails, the old folder is put back. A reader never sees a missing or a
+    half-copied folder, only a moment between two renames.
+    """
+    new, final = Path(new), Path(final)
+    if not final.exists():
+        os.replace(new, final)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+    os.replace(final, aside / final.name)
+    try:
+        os.replace(new, final)
+    except BaseException:
+        os.replace(aside / final.name, final)  # put the old copy back
+        raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager

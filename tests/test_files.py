@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from labkit.files import atomic_path, atomic_write, file_lock
+from labkit.files import atomic_path, atomic_write, file_lock, replace_folder, staging_folder
 
 
 def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -67,3 +67,47 @@ def test_file_lock_makes_a_second_holder_wait(tmp_path):
         events.append("first done")
     thread.join(5)
     assert events == ["first done", "other"]
+
+
+def test_replace_folder_swaps_a_complete_folder_in_and_removes_the_old(tmp_path):
+    final = tmp_path / "data"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    with staging_folder(final) as staging:
+        (staging / "new.txt").write_text("new")
+        replace_folder(staging, final)
+    assert sorted(p.name for p in final.iterdir()) == ["new.txt"]  # not merged into the old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no staging, no old copy
+
+
+def test_a_failed_build_leaves_the_old_folder_and_no_staging(tmp_path):
+    final = tmp_path / "data"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError, match="half-built"), staging_folder(final) as staging:
+        (staging / "part.txt").write_text("part")
+        raise RuntimeError("half-built")
+    assert (final / "old.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
+    final = tmp_path / "data"
+    final.mkdir()
+    (final / "old.txt").write_text("old")
+    staging = tmp_path / "new"
+    staging.mkdir()
+    real_replace = os.replace
+    calls = []
+
+    def second_rename_fails(source, target):
+        calls.append((source, target))
+        if len(calls) == 2:  # the old folder is aside; moving the new one in fails
+            raise OSError("disk full")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", second_rename_fails)
+    with pytest.raises(OSError, match="disk full"):
+        replace_folder(staging, final)
+    assert (final / "old.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "new"]  # the aside copy removed

@@ -31,15 +31,14 @@ import re
 import shutil
 import sys
 import tarfile
-import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from labkit.datasets.errors import DataError, DataIntegrityError, DataUnavailableError
 from labkit.datasets.registry import DataFile, DataSet, Registry, _dataset, registry
-from labkit.files import atomic_write, file_lock
+from labkit.files import atomic_write, file_lock, replace_folder, staging_folder
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -111,17 +110,6 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def _staging_dir(final: Path) -> Iterator[Path]:
-    """A temporary folder next to ``final``; removed unless the caller moved it into place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def _cache_folder(dataset: DataSet) -> Path:
     return data_dir() / (dataset.cache_subdir or dataset.name)
 
@@ -138,23 +126,6 @@ def cache_lock(dataset: DataSet) -> contextlib.AbstractContextManager[Path]:
     """
     name = (dataset.cache_subdir or dataset.name).replace("/", "__")
     return file_lock(data_dir() / ".locks" / f"{name}.lock")
-
-
-def _swap_in(new: Path, final: Path) -> None:
-    """Put the complete folder ``new`` at ``final``: the old ``final`` is renamed aside first
-    and deleted only after ``new`` is in place (a rename cannot replace a non-empty folder)."""
-    if not final.exists():
-        os.replace(new, final)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-    os.replace(final, aside / final.name)
-    try:
-        os.replace(new, final)
-    except BaseException:
-        os.replace(aside / final.name, final)  # put the old copy back
-        raise
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +209,7 @@ def _copy_folder(dataset: DataSet, item: DataFile, source: Path) -> Path:
     """Verify every member of a mirror folder, then move a full copy into the cache at once."""
     final = _cache_folder(dataset) / item.name
     assert item.members is not None
-    with _staging_dir(final) as staging:
+    with staging_folder(final) as staging:
         for relative, expected in sorted(item.members.items()):
             member = source / relative
             if not member.is_file():
@@ -252,7 +223,7 @@ def _copy_folder(dataset: DataSet, item: DataFile, source: Path) -> Path:
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(member, staging / relative)
         (staging / ".labkit-verified").write_text("all members matched the registry\n")
-        _swap_in(staging, final)  # under the cache lock (_materialize holds it)
+        replace_folder(staging, final)  # under the cache lock (_materialize holds it)
     return final
 
 
@@ -392,7 +363,7 @@ def _unpack(dataset: DataSet, item: DataFile, archive: Path) -> None:
     if old_hash == expected:
         return
     target = _cache_folder(dataset)
-    with _staging_dir(target / f"{item.name}.unpack") as staging:
+    with staging_folder(target / f"{item.name}.unpack") as staging:
         _extract(item, archive, staging)
         files = sorted(
             path.relative_to(staging).as_posix()

@@ -21,6 +21,7 @@ from labkit.deploy.cluster import NOT_APPLIED, ApplyResult, ClusterError, apply,
 from labkit.deploy.manifests import DEFAULT_MODEL_NAME, ManifestError, _where
 from labkit.deploy.rendering import OVERLAYS, render
 from labkit.deploy.validation import validate
+from labkit.files import atomic_write
 from labkit.runtime import KUBERNETES_VERSION
 
 
@@ -71,10 +72,8 @@ def run(
         f"{kubernetes_version} and policy-clean")  # fmt: skip
     if output is not None:
         output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(output.name + ".partial")
-        partial.write_text(yaml.safe_dump_all(objects, sort_keys=False))
-        os.replace(partial, output)
+        with atomic_write(output) as file:
+            yaml.safe_dump_all(objects, file, sort_keys=False)
         log(f"wrote {output}")
     api_client = load_cluster() if apply_if_configured else None
     if api_client is None:

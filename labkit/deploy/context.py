@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from labkit.files import replace_folder, staging_folder
 
 #: the running labkit package: build contexts copy its source
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -59,9 +60,7 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
     dockerfile = paths.project_file(paths.SERVING_DOCKERFILE)
     needed = [paths.project_file(name) for name in CONTEXT_FILES]
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with staging_folder(out_dir, suffix=".staging") as staging:
         shutil.copy2(dockerfile, staging / "Dockerfile")
         for source in needed:
             if source.is_dir():
@@ -77,14 +76,5 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
         )
         (staging / MODEL_IN_CONTEXT).parent.mkdir(parents=True)
         shutil.copy2(model_path, staging / MODEL_IN_CONTEXT)
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        replace_folder(staging, out_dir)
     return out_dir
