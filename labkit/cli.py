@@ -1,4 +1,4 @@
-"""The ``labkit`` command: ``doctor``, ``data list|fetch|verify``, ``run``, ``serve``.
+"""The ``labkit`` command: ``doctor``, ``data list|fetch|verify``, ``run``, ``serve``, ``deploy``.
 
 Examples::
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -47,10 +48,13 @@ def test_notebooks_are_stored_clean_with_a_parameters_cell(repo):
 
 
 def test_cli_entry_point_is_installed():
-    result = subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "--help"], capture_output=True, text=True
-    )
-    assert result.returncode == 0 and "doctor" in result.stdout and "run" in result.stdout
+    # the console script pip wrote from [project.scripts], as a learner types it
+    script = Path(sys.executable).with_name("labkit")
+    assert script.is_file(), f"no labkit script beside {sys.executable}: pip install -e ."
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for command in ("run", "data", "doctor", "serve", "deploy"):
+        assert command in result.stdout, f"`labkit --help` lists no {command!r}: {result.stdout}"
 
 
 def test_readme_lists_every_lesson_of_the_curriculum(repo):

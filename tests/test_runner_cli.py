@@ -263,16 +263,49 @@ def test_data_fetch_offline_without_mirror_fails_fast_and_says_what_to_do(tmp_pa
     assert time.monotonic() - started < 30
 
 
-def test_data_list_and_doctor_run(tmp_path):
-    env = {**os.environ, "LABKIT_DATA_DIR": str(tmp_path)}
+def _installed_labkit() -> str:
+    """The ``labkit`` console script pip installed beside this interpreter (not ``python -m``)."""
+    script = Path(sys.executable).with_name("labkit")
+    assert script.is_file(), f"no labkit script beside {sys.executable}: is labkit installed?"
+    return str(script)
+
+
+def test_data_list_shows_each_data_set_with_where_it_would_come_from(tmp_path):
+    from labkit import datasets
+
+    mirror = tmp_path / "mirror"
+    for item in datasets.registry()["mnist"].files:  # where the mirror keeps MNIST's files
+        (mirror / item.mirror).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / item.mirror).write_bytes(b"")
+    env = {
+        **os.environ,
+        "LABKIT_DATA_DIR": str(tmp_path / "cache"),
+        "LABKIT_DATA_MIRROR": str(mirror),
+    }
     listing = subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "data", "list"],
-        capture_output=True,
-        text=True,
-        env=env,
+        [_installed_labkit(), "data", "list"], capture_output=True, text=True, env=env
     )
-    assert listing.returncode == 0 and "mnist" in listing.stdout
-    assert "aclimdb" in listing.stdout
+    assert listing.returncode == 0, listing.stderr
+    rows = {line.split()[0]: line for line in listing.stdout.splitlines() if line.strip()}
+    assert {"mnist", "aclimdb", "fashion_mnist"} <= set(rows)
+    # an empty cache and a mirror that holds only MNIST's files: MNIST from the mirror (hashes
+    # are checked when it is fetched), IMDB from its upstream
+    assert " mirror " in rows["mnist"] and " download " in rows["aclimdb"], listing.stdout
+
+
+def test_doctor_reports_versions_devices_and_the_data_folders(tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LABKIT_DATA_DIR": str(cache), "LABKIT_DATA_MIRROR": str(tmp_path)}
+    doctor = subprocess.run(
+        [_installed_labkit(), "doctor"], capture_output=True, text=True, env=env
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    report = doctor.stdout
+    assert f"Python {sys.version_info.major}.{sys.version_info.minor}" in report, report
+    assert "MISSING" not in report, report
+    assert "tensorflow" in report and "devices: CPU" in report, report
+    assert f"data cache:  {cache}" in report and f"data mirror: {tmp_path}" in report, report
+    assert " download" in report.split("data mirror:")[1], "the empty mirror holds nothing"
 
 
 def test_a_stalled_cell_times_out_and_is_retried_once(tmp_path):

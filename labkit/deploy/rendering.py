@@ -135,8 +135,8 @@ def render(
 
     Returns:
         The rendered objects as dicts, in kustomize's order (e.g. Service, Deployment, PDB, HPA).
-        A Deployment carries ``spec.replicas`` (the starting count); :func:`apply` leaves it out
-        when an autoscaler manages the Deployment (see :func:`apply_body`).
+        A Deployment carries ``spec.replicas``: the starting count, also the autoscaler's
+        ``minReplicas``.
 
     Raises:
         ValueError: unknown overlay, or a bad image, count or name (the message says what fits).
