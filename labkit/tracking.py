@@ -38,10 +38,13 @@ Sources: MLflow tracking (https://mlflow.org/docs/latest/ml/tracking/), Keras au
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -451,7 +454,8 @@ def local_model_path(model_uri: str, dst_path: str | os.PathLike | None = None) 
 
     Args:
         model_uri: the URI.
-        dst_path: folder to download into (default: a new temporary folder).
+        dst_path: folder to download into (default: a new temporary folder, removed when
+            this Python process exits: MLflow's own default is never removed).
 
     Returns:
         Path of the model's ``.keras`` file (``data/model.keras`` in MLflow's Keras flavor).
@@ -467,13 +471,16 @@ def local_model_path(model_uri: str, dst_path: str | os.PathLike | None = None) 
             "models:/NAME/VERSION or runs:/RUN_ID/model."
         )
     uri = tracking_uri()
+    if dst_path is None:
+        dst_path = tempfile.mkdtemp(prefix="labkit-model-")
+        atexit.register(shutil.rmtree, dst_path, ignore_errors=True)
     try:
         import mlflow
 
         with _quiet_mlflow():
             mlflow.set_tracking_uri(uri)
             folder = mlflow.artifacts.download_artifacts(
-                artifact_uri=model_uri, dst_path=None if dst_path is None else str(dst_path)
+                artifact_uri=model_uri, dst_path=str(dst_path)
             )
     except Exception as error:
         raise RuntimeError(

@@ -180,6 +180,20 @@ def test_registered_model_alias_resolves_to_the_version(store):
     with pytest.raises(ValueError, match="not an MLflow model URI"):
         tracking.local_model_path("build/model.keras")
 
+    # without a folder: a temporary one, gone when the process that asked for it exits
+    script = (
+        "from labkit import tracking\n"
+        "path = tracking.local_model_path('models:/toy@champion')\n"
+        "assert path.is_file()\n"
+        "print(next(p for p in path.parents if p.name.startswith('labkit-model-')))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr
+    downloaded = Path(child.stdout.strip().splitlines()[-1])
+    assert not downloaded.exists(), f"{downloaded} was left behind"
+
 
 # --- stores that cannot be used: warn, train anyway --------------------------------------------
 
