@@ -17,7 +17,8 @@ Prometheus ``/metrics``; see :mod:`labkit.serving.server`.
 
 Public names: :class:`Client`, :class:`ServingError`, :func:`start_server`,
 :class:`ServerHandle`, :class:`ServerStartError` (light: only ``requests``), and
-:class:`KerasModel`, :class:`MicroBatcher` (import TensorFlow and KServe on first use).
+:class:`KerasModel`, :class:`ModelLoadError` (import KServe on first use) and
+:class:`MicroBatcher` (NumPy and ``prometheus_client``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ __all__ = [
     "ModelLoadError",
 ]
 
-_HEAVY = {"KerasModel": "model", "MicroBatcher": "model", "ModelLoadError": "model"}
+_HEAVY = {"KerasModel": "model", "MicroBatcher": "batching", "ModelLoadError": "exceptions"}
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: KServe and TensorFlow only when asked for

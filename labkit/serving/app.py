@@ -28,11 +28,11 @@ import warnings
 import grpc
 
 from labkit.serving.errors import install_error_handlers, json_response
+from labkit.serving.kserve_shim import kserve  # imported with sys.argv hidden from its parser
 from labkit.serving.limits import DEFAULT_MAX_PAYLOAD_BYTES
-from labkit.serving.model import kserve  # imported with sys.argv hidden from its parser
 from labkit.serving.openapi import install_openapi, is_removed
 
-# (attributes, not `from kserve... import`: kserve must be imported through labkit.serving.model)
+# (attributes, not `from kserve... import`: kserve must be imported through its shim)
 _FASTAPI_APP = kserve.constants.FASTAPI_APP_IMPORT_STRING
 _KSERVE_ARGS = kserve.model_server.args
 _GRPCServer = kserve.protocol.grpc.server.GRPCServer

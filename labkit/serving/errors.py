@@ -13,7 +13,8 @@ import json
 import logging
 import sys
 
-from labkit.serving.model import InvalidRequest, ModelFailed, kserve, log, new_error_id
+from labkit.serving.exceptions import InvalidRequest, ModelFailed, log, new_error_id
+from labkit.serving.kserve_shim import kserve  # imported with sys.argv hidden from its parser
 
 __all__ = ["error_body", "json_response", "install_error_handlers"]
 
@@ -43,7 +44,8 @@ def error_body(
         status: the HTTP status (5xx are logged as errors, with ``exc``'s traceback).
         message: what was wrong, for the client: never an exception's text from inside the
             server.
-        error_id: the id to use (default: a new one, :func:`~labkit.serving.model.new_error_id`).
+        error_id: the id to use (default: a new one,
+            :func:`~labkit.serving.exceptions.new_error_id`).
         where: the request, e.g. ``"POST /v1/models/sentiment:predict"``, for the log.
         exc: the exception behind a server error; its traceback goes to the log only.
     """

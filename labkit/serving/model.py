@@ -3,23 +3,23 @@
 :class:`KerasModel` loads a ``.keras`` file, compiles one ``tf.function`` with a fixed input
 signature (so a request never retraces the graph), and answers KServe's REST v1 (TensorFlow
 Serving format) and v2 (Open Inference Protocol) requests. Concurrent requests are joined into one
-model call by :class:`MicroBatcher`: an LSTM costs almost the same for 1 review as for 32.
+model call by :class:`~labkit.serving.batching.MicroBatcher`: an LSTM costs almost the same for 1
+review as for 32.
 
 Importing this module imports TensorFlow and KServe (seconds); :mod:`labkit.serving.server` does
 it for you. Sources: KServe's custom Python model guide
 (https://kserve.github.io/website/latest/modelserving/v1beta1/custom/custom_model/), its
 ``kserve.Model`` hooks ``load``/``preprocess``/``predict``/``postprocess``.
+
+Its parts, also importable from here: :mod:`labkit.serving.kserve_shim` (KServe, imported with
+``sys.argv`` hidden), :mod:`labkit.serving.exceptions` (errors, the log),
+:mod:`labkit.serving.batching` (the batcher, its histograms), :mod:`labkit.serving.xla`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import logging
 import os
-import sys
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,21 @@ from typing import Any
 
 import numpy as np
 
+# KServe first, so that without the serve extra the import fails on kserve (`labkit serve` says
+# so). Re-exported: InferenceError, BATCH_INSTANCES, BATCH_REQUESTS (names of this module before).
+from labkit.serving.kserve_shim import (  # noqa: F401
+    InferenceError,
+    InferOutput,
+    InferRequest,
+    InferResponse,
+    InvalidInput,
+    from_np_dtype,
+    kserve,
+)
+
+# isort: split
+from labkit.serving.batching import BATCH_INSTANCES, BATCH_REQUESTS, MicroBatcher  # noqa: F401
+from labkit.serving.exceptions import InvalidRequest, ModelFailed, ModelLoadError, log, new_error_id
 from labkit.serving.protocol import (
     DEFAULT_MAX_INSTANCES,
     V2_DATATYPES,
@@ -40,246 +55,9 @@ from labkit.serving.protocol import (
     parse_v1_body,
     predictions,
 )
-
-
-def _import_kserve():
-    # kserve.model_server parses sys.argv with its own argparse parser when imported; hide our
-    # flags from it (e.g. it would read `--model` as an abbreviation of its `--model_name`).
-    saved, sys.argv = sys.argv, sys.argv[:1]
-    try:
-        import kserve
-    finally:
-        sys.argv = saved
-    return kserve
-
-
-kserve = _import_kserve()
-from kserve.errors import InferenceError, InvalidInput  # noqa: E402
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse  # noqa: E402
-from kserve.utils.numpy_codec import from_np_dtype  # noqa: E402
-from prometheus_client import Histogram  # noqa: E402
+from labkit.serving.xla import NoXLA, split_for_xla
 
 __all__ = ["KerasModel", "MicroBatcher", "ModelLoadError", "InvalidRequest", "ModelFailed"]
-
-#: the server's log: request errors (with their id) and the tracebacks of model failures
-log = logging.getLogger("labkit.serving")
-
-BATCH_INSTANCES = Histogram(
-    "labkit_batch_instances",
-    "Instances per batched model call (requests joined by the micro-batcher)",
-    ["model_name"],
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-)
-BATCH_REQUESTS = Histogram(
-    "labkit_batch_requests",
-    "Requests per batched model call",
-    ["model_name"],
-    buckets=(1, 2, 4, 8, 16, 32, 64),
-)
-
-
-class ModelLoadError(RuntimeError):
-    """The model file cannot be served (missing, unreadable, or an unsupported signature)."""
-
-
-class InvalidRequest(InvalidInput):
-    """KServe's ``InvalidInput`` (HTTP 400) with the status of the :class:`BadRequest` behind it
-    (413 for :class:`~labkit.serving.protocol.RequestTooLarge`)."""
-
-    def __init__(self, error: BadRequest):
-        super().__init__(str(error))
-        self.status = error.status
-
-
-def new_error_id() -> str:
-    """A short random id that ties an error answer to its line in the server's log."""
-    return uuid.uuid4().hex[:12]
-
-
-class ModelFailed(InferenceError):
-    """The model raised on a request (HTTP 500). The message says so and gives ``error_id``; the
-    exception and its traceback are in the server's log under that id, never in the answer."""
-
-    def __init__(self, error_id: str):
-        super().__init__(
-            f"The model failed on this request (error id {error_id}); the server's log has "
-            "the details under that id."
-        )
-        self.error_id = error_id
-
-
-class MicroBatcher:
-    """Join concurrent requests into one model call.
-
-    Requests queue up while the model is busy; when it is free, everything queued (up to
-    ``max_batch_size`` instances) runs as one batch in a dedicated thread, and each request gets
-    its own rows back. A request of more than ``max_batch_size`` instances is cut into batches
-    of ``max_batch_size`` that join the queue one after the other, so no model call is ever
-    larger (the model's working memory is bounded whatever the request) and other clients'
-    requests are answered between them. At low load a request runs alone at once (no added
-    latency); under load the batches grow by themselves. ``max_wait_ms`` > 0 additionally waits
-    that long for company before a call (the latency/throughput trade-off of TensorFlow
-    Serving's batching ``batch_timeout_micros``).
-
-    Args:
-        fn: the model call, ``(N, ...) array -> {output name: (N, ...) array}``; runs in one
-            worker thread, never concurrently with itself.
-        max_batch_size: instances per model call at most.
-        max_wait_ms: how long to wait for more requests before a call that is not full.
-        name: the model name for the Prometheus metrics.
-
-    If a batched call fails, its requests are retried one by one, so one bad request cannot fail
-    the others.
-    """
-
-    def __init__(
-        self,
-        fn: Callable[[np.ndarray], dict[str, np.ndarray]],
-        *,
-        max_batch_size: int = 64,
-        max_wait_ms: float = 0.0,
-        name: str = "model",
-    ):
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
-        self._fn = fn
-        self.max_batch_size = max_batch_size
-        self.max_wait = max_wait_ms / 1000.0
-        self.name = name
-        self._queue: deque[tuple[np.ndarray, asyncio.Future]] = deque()
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="labkit")
-        self._worker: asyncio.Task | None = None
-
-    async def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Run ``batch`` (N instances) through the model, together with concurrent requests.
-
-        Returns:
-            ``{output name: (N, ...) array}``, row i answering instance i.
-        """
-        if len(batch) <= self.max_batch_size:
-            return await self._submit(batch)
-        parts = []
-        for start in range(0, len(batch), self.max_batch_size):
-            parts.append(await self._submit(batch[start : start + self.max_batch_size]))
-        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-    async def _submit(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.append((batch, future))
-        if self._worker is None or self._worker.done():
-            self._worker = loop.create_task(self._drain())
-        return await future
-
-    def _queued(self) -> int:
-        return sum(len(batch) for batch, _ in self._queue)
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            if self.max_wait > 0 and self._queued() < self.max_batch_size:
-                await asyncio.sleep(self.max_wait)
-            group: list[tuple[np.ndarray, asyncio.Future]] = []
-            size = 0
-            while self._queue and (
-                not group or size + len(self._queue[0][0]) <= self.max_batch_size
-            ):
-                batch, future = self._queue.popleft()
-                if not future.done():  # a client that went away has a cancelled future
-                    group.append((batch, future))
-                    size += len(batch)
-            if not group:
-                continue
-            BATCH_INSTANCES.labels(model_name=self.name).observe(size)
-            BATCH_REQUESTS.labels(model_name=self.name).observe(len(group))
-            try:
-                results = await loop.run_in_executor(
-                    self._executor, self._run_group, [batch for batch, _ in group]
-                )
-            except BaseException as error:  # noqa: BLE001 - the futures must always resolve
-                results = [error] * len(group)
-            for (_, future), result in zip(group, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, asyncio.CancelledError):
-                    future.cancel()
-                elif isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-            if isinstance(results[0], asyncio.CancelledError):
-                raise results[0]  # this task was cancelled (the server stops): stop draining
-
-    def _run_group(self, batches: list[np.ndarray]) -> list[Any]:
-        if len(batches) == 1:
-            try:
-                return [self._fn(batches[0])]
-            except Exception as error:
-                return [error]
-        try:
-            outputs = self._fn(np.concatenate(batches, axis=0))
-        except Exception:
-            return self._run_group_one_by_one(batches)
-        results, start = [], 0
-        for batch in batches:
-            stop = start + len(batch)
-            results.append({name: value[start:stop] for name, value in outputs.items()})
-            start = stop
-        return results
-
-    def _run_group_one_by_one(self, batches: list[np.ndarray]) -> list[Any]:
-        results: list[Any] = []
-        for batch in batches:
-            try:
-                results.append(self._fn(batch))
-            except Exception as error:
-                results.append(error)
-        return results
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-class _NoXLA(Exception):
-    """Why a model is served without XLA."""
-
-
-def _split_for_xla(model, spec: InputSpec):
-    """Split ``model`` into (string preprocessing layer or None, numeric core model, the core's
-    per-instance input shape, its dtype) for XLA.
-
-    Raises:
-        _NoXLA: the model does not fit: a text input not consumed by exactly one layer with one
-            numeric output of fixed shape, or a numeric input with a free dimension.
-    """
-    import keras
-
-    if not spec.is_string:
-        if any(d is None for d in spec.shape):
-            raise _NoXLA("the input has a free dimension: one compilation per shape")
-        return None, model, spec.shape, spec.dtype
-    inputs = model.inputs[0]
-    consumers = [
-        (layer, node)
-        for layer in model.layers
-        for node in getattr(layer, "_inbound_nodes", [])
-        if any(t is inputs for t in node.input_tensors)
-    ]
-    if len(consumers) != 1 or spec.shape != (1,):
-        raise _NoXLA("the text input does not go through exactly one layer")
-    layer, node = consumers[0]
-    if len(layer._inbound_nodes) != 1 or len(node.output_tensors) != 1:
-        raise _NoXLA(f"layer {layer.name!r} is used more than once")
-    boundary = node.output_tensors[0]
-    shape = tuple(boundary.shape[1:])
-    if "string" in str(boundary.dtype) or any(d is None for d in shape):
-        raise _NoXLA(f"layer {layer.name!r} does not give numbers of a fixed shape")
-    outputs = model.outputs[0] if len(model.outputs) == 1 else model.outputs
-    try:
-        core = keras.Model(boundary, outputs)
-    except Exception as error:  # noqa: BLE001
-        raise _NoXLA(f"cannot cut the model after {layer.name!r}: {error}") from None
-    return layer, core, shape, str(boundary.dtype)
 
 
 @dataclass
@@ -473,8 +251,8 @@ class KerasModel(kserve.Model):
         import tensorflow as tf
 
         try:
-            pre, core, shape, dtype = _split_for_xla(model, self.input_spec)
-        except _NoXLA as reason:
+            pre, core, shape, dtype = split_for_xla(model, self.input_spec)
+        except NoXLA as reason:
             return call, f"off ({reason})"
         core_fn = tf.function(lambda x: core(x, training=False), jit_compile=True)
         pre_fn = (

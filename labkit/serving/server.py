@@ -20,7 +20,7 @@ until loaded), ``POST /v1/models/<name>:predict`` (TensorFlow Serving REST), ``G
 labkit adds what KServe 0.21 lacks: a bind address (KServe always binds 0.0.0.0; the default
 here is 127.0.0.1, pass ``--host 0.0.0.0`` in a container), bounded work per request (HTTP 413
 above ``--max-payload-bytes`` or ``--max-instances``; an accepted request runs through the model
-in batches of at most ``--max-batch-size``), request batching (:class:`~labkit.serving.model.
+in batches of at most ``--max-batch-size``), request batching (:class:`~labkit.serving.batching.
 MicroBatcher`), error answers without internals (a short message and an id; the traceback is in
 the log under that id) and an OpenAPI document of its own routes and limits at
 ``/openapi.json`` (see :mod:`labkit.serving.app`). gRPC is off unless ``--grpc-port`` is given;
@@ -190,7 +190,7 @@ def serve(
         jit: compile the model with XLA where possible (see ``KerasModel``).
 
     Raises:
-        labkit.serving.model.ModelLoadError: the model cannot be loaded or served.
+        labkit.serving.exceptions.ModelLoadError: the model cannot be loaded or served.
     """
     from pathlib import Path
 

@@ -1,0 +1,169 @@
+"""Request batching for labkit's KServe model: concurrent requests joined into one model call.
+
+An LSTM costs almost the same for 1 review as for 32, so :class:`MicroBatcher` runs everything
+queued while the model is busy as one batch, and cuts a large request into batches of at most
+``max_batch_size`` (the model's working memory is bounded whatever the request).
+:class:`~labkit.serving.model.KerasModel` puts one in front of its model call. Two Prometheus
+histograms (:data:`BATCH_INSTANCES`, :data:`BATCH_REQUESTS`, in the server's ``/metrics``)
+record each call's size. Needs NumPy and ``prometheus_client`` only (no KServe, no TensorFlow).
+Source: TensorFlow Serving's batching (``batch_timeout_micros``,
+https://github.com/tensorflow/serving/blob/master/tensorflow_serving/batching/README.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from prometheus_client import Histogram
+
+__all__ = ["MicroBatcher", "BATCH_INSTANCES", "BATCH_REQUESTS"]
+
+BATCH_INSTANCES = Histogram(
+    "labkit_batch_instances",
+    "Instances per batched model call (requests joined by the micro-batcher)",
+    ["model_name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+BATCH_REQUESTS = Histogram(
+    "labkit_batch_requests",
+    "Requests per batched model call",
+    ["model_name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
+
+class MicroBatcher:
+    """Join concurrent requests into one model call.
+
+    Requests queue up while the model is busy; when it is free, everything queued (up to
+    ``max_batch_size`` instances) runs as one batch in a dedicated thread, and each request gets
+    its own rows back. A request of more than ``max_batch_size`` instances is cut into batches
+    of ``max_batch_size`` that join the queue one after the other, so no model call is ever
+    larger (the model's working memory is bounded whatever the request) and other clients'
+    requests are answered between them. At low load a request runs alone at once (no added
+    latency); under load the batches grow by themselves. ``max_wait_ms`` > 0 additionally waits
+    that long for company before a call (the latency/throughput trade-off of TensorFlow
+    Serving's batching ``batch_timeout_micros``).
+
+    Args:
+        fn: the model call, ``(N, ...) array -> {output name: (N, ...) array}``; runs in one
+            worker thread, never concurrently with itself.
+        max_batch_size: instances per model call at most.
+        max_wait_ms: how long to wait for more requests before a call that is not full.
+        name: the model name for the Prometheus metrics.
+
+    If a batched call fails, its requests are retried one by one, so one bad request cannot fail
+    the others.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], dict[str, np.ndarray]],
+        *,
+        max_batch_size: int = 64,
+        max_wait_ms: float = 0.0,
+        name: str = "model",
+    ):
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        self._fn = fn
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.name = name
+        self._queue: deque[tuple[np.ndarray, asyncio.Future]] = deque()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="labkit")
+        self._worker: asyncio.Task | None = None
+
+    async def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Run ``batch`` (N instances) through the model, together with concurrent requests.
+
+        Returns:
+            ``{output name: (N, ...) array}``, row i answering instance i.
+        """
+        if len(batch) <= self.max_batch_size:
+            return await self._submit(batch)
+        parts = []
+        for start in range(0, len(batch), self.max_batch_size):
+            parts.append(await self._submit(batch[start : start + self.max_batch_size]))
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    async def _submit(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((batch, future))
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._drain())
+        return await future
+
+    def _queued(self) -> int:
+        return sum(len(batch) for batch, _ in self._queue)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            if self.max_wait > 0 and self._queued() < self.max_batch_size:
+                await asyncio.sleep(self.max_wait)
+            group: list[tuple[np.ndarray, asyncio.Future]] = []
+            size = 0
+            while self._queue and (
+                not group or size + len(self._queue[0][0]) <= self.max_batch_size
+            ):
+                batch, future = self._queue.popleft()
+                if not future.done():  # a client that went away has a cancelled future
+                    group.append((batch, future))
+                    size += len(batch)
+            if not group:
+                continue
+            BATCH_INSTANCES.labels(model_name=self.name).observe(size)
+            BATCH_REQUESTS.labels(model_name=self.name).observe(len(group))
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._run_group, [batch for batch, _ in group]
+                )
+            except BaseException as error:  # noqa: BLE001 - the futures must always resolve
+                results = [error] * len(group)
+            for (_, future), result in zip(group, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, asyncio.CancelledError):
+                    future.cancel()
+                elif isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+            if isinstance(results[0], asyncio.CancelledError):
+                raise results[0]  # this task was cancelled (the server stops): stop draining
+
+    def _run_group(self, batches: list[np.ndarray]) -> list[Any]:
+        if len(batches) == 1:
+            try:
+                return [self._fn(batches[0])]
+            except Exception as error:
+                return [error]
+        try:
+            outputs = self._fn(np.concatenate(batches, axis=0))
+        except Exception:
+            return self._run_group_one_by_one(batches)
+        results, start = [], 0
+        for batch in batches:
+            stop = start + len(batch)
+            results.append({name: value[start:stop] for name, value in outputs.items()})
+            start = stop
+        return results
+
+    def _run_group_one_by_one(self, batches: list[np.ndarray]) -> list[Any]:
+        results: list[Any] = []
+        for batch in batches:
+            try:
+                results.append(self._fn(batch))
+            except Exception as error:
+                results.append(error)
+        return results
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
