@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-try:  # absent only in the small environment tests/test_lock.py runs test_deploy.py in
+try:  # absent only in the small environment tests/test_lock.py runs the deploy tests in
     import matplotlib
 except ImportError:
     pass

@@ -1,31 +1,22 @@
-"""labkit.deploy: build context, render, validate, the no-cluster path, and apply/rollback/delete.
+"""labkit.deploy: build context, render, validate and the no-cluster path.
 
-NO REAL CLUSTER IS USED HERE. The apply, rollout, prediction, rollback and delete tests talk to
-``FakeKubernetesAPI``: a small local HTTP server that answers the few API-server routes the
-Kubernetes Python client uses (discovery, server-side apply PATCH, GET, DELETE, the service
-proxy, ReplicaSet listing). It records every request, so the tests check the order and the
-parameters (``dryRun=All`` before the real apply, ``fieldManager=labkit``, the
-``application/apply-patch+yaml`` content type, the rollout polling, the proxy path). That
-proves what labkit sends, not that a real API server accepts it.
+Talking to a cluster (apply, rollout, prediction, rollback, delete) is tested in
+tests/test_cluster.py, against the fake API server of tests/fake_kubernetes.py.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
 
 from labkit import deploy, paths
-from labkit.deploy import admission, cluster, manifests, rendering
+from labkit.deploy import admission, manifests, rendering
 
 IMAGE = "registry.example.com/team/labkit-serving:0.2.0"
 GPU = "nvidia.com/gpu"
@@ -436,313 +427,6 @@ def test_run_without_cluster(tmp_path, monkeypatch):
         deploy.apply(result.objects, namespace="labkit")
 
 
-# --------------------------------------------------------------------------- fake API server
-
-RESOURCES = {
-    "v1": [("namespaces", "Namespace", False), ("services", "Service", True),
-           ("pods", "Pod", True)],
-    "apps/v1": [("deployments", "Deployment", True), ("replicasets", "ReplicaSet", True)],
-    "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
-    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
-}  # fmt: skip
-
-
-class FakeKubernetesAPI:
-    """A stand-in for a Kubernetes API server (NOT a real cluster): records every request.
-
-    Deployments report "not rolled out" on their first GET after an apply and "rolled out" on
-    the next, so the client must poll. Two ReplicaSets (revisions 1 and 2) back rollback tests.
-    """
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.objects: dict[str, dict] = {}
-        self.gets: dict[str, int] = {}
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self):
-                url = urlparse(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                record = {
-                    "method": self.command,
-                    "path": url.path,
-                    "query": {k: v[0] for k, v in parse_qs(url.query).items()},
-                    "content_type": self.headers.get("Content-Type"),
-                    "body": yaml.safe_load(raw) if raw else None,
-                }
-                fake.requests.append(record)
-                status, body = fake.answer(record)
-                self._send(status, body)
-
-            do_GET = do_PATCH = do_POST = do_DELETE = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def answer(self, r):  # noqa: C901 - one branch per route
-        path, method = r["path"], r["method"]
-        if path == "/version":
-            return 200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0"}
-        if path == "/api":
-            return 200, {"kind": "APIVersions", "versions": ["v1"]}
-        if path == "/apis":
-            groups = [gv.split("/") for gv in RESOURCES if "/" in gv]
-            return 200, {
-                "kind": "APIGroupList",
-                "apiVersion": "v1",
-                "groups": [
-                    {
-                        "name": g,
-                        "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
-                        "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v},
-                    }
-                    for g, v in groups
-                ],
-            }
-        group_version = path.removeprefix("/api/").removeprefix("/apis/")
-        if group_version in RESOURCES:
-            return 200, {
-                "kind": "APIResourceList",
-                "groupVersion": group_version,
-                "resources": [
-                    {"name": plural, "singularName": kind.lower(), "kind": kind,
-                     "namespaced": namespaced,
-                     "verbs": ["create", "delete", "get", "list", "patch", "update"]}
-                    for plural, kind, namespaced in RESOURCES[group_version]
-                ],
-            }  # fmt: skip
-        if "/proxy/" in path and method == "POST":
-            instances = r["body"]["instances"]
-            return 200, {"predictions": [{"label": "positive", "probability": 0.9}] * len(
-                instances)}  # fmt: skip
-        if path.endswith("/replicasets") and method == "GET":
-            return 200, {"kind": "ReplicaSetList", "apiVersion": "apps/v1",
-                         "metadata": {}, "items": self.replica_sets()}  # fmt: skip
-        key = path
-        if method == "PATCH":
-            if r["content_type"] == "application/json-patch+json":  # rollback
-                live = self.objects[key]
-                for op in r["body"]:
-                    assert op["op"] == "replace" and op["path"] == "/spec/template"
-                    live["spec"]["template"] = op["value"]
-                live["metadata"]["generation"] += 1
-                self.gets[key] = 0
-                return 200, live
-            body = copy.deepcopy(r["body"])
-            if r["query"].get("dryRun") != "All":
-                body.setdefault("metadata", {})
-                body["metadata"].update(generation=1, uid=f"uid-{len(self.objects)}")
-                self.objects[key] = body
-                self.gets[key] = 0
-            return 200, body
-        if method == "GET" and key in self.objects:
-            live = copy.deepcopy(self.objects[key])
-            self.gets[key] = self.gets.get(key, 0) + 1
-            if live["kind"] == "Deployment":
-                want = live["spec"].get("replicas", 1)
-                done = self.gets[key] >= 2
-                live["status"] = {
-                    "observedGeneration": live["metadata"]["generation"],
-                    "replicas": want,
-                    "updatedReplicas": want if done else 0,
-                    "availableReplicas": want if done else 0,
-                }
-                live["metadata"].setdefault("annotations", {})[
-                    "deployment.kubernetes.io/revision"
-                ] = "2"
-            return 200, live
-        if method == "DELETE":
-            if self.objects.pop(key, None) is None:
-                return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                             "reason": "NotFound", "code": 404, "message": "not found"}  # fmt: skip
-            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
-        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                     "reason": "NotFound", "code": 404, "message": f"no route {path}"}  # fmt: skip
-
-    def replica_sets(self):
-        deployments = [o for o in self.objects.values() if o["kind"] == "Deployment"]
-        items = []
-        for deployment in deployments:
-            for revision, tag in ((1, "0.1.0"), (2, "0.2.0")):
-                template = copy.deepcopy(deployment["spec"]["template"])
-                template["metadata"]["labels"]["pod-template-hash"] = f"hash{revision}"
-                template["spec"]["containers"][0]["image"] = f"registry.example.com/s:{tag}"
-                items.append({
-                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
-                    "metadata": {
-                        "name": f"sentiment-hash{revision}",
-                        "namespace": deployment["metadata"]["namespace"],
-                        "annotations": {"deployment.kubernetes.io/revision": str(revision)},
-                        "ownerReferences": [{
-                            "apiVersion": "apps/v1", "kind": "Deployment",
-                            "name": deployment["metadata"]["name"],
-                            "uid": deployment["metadata"]["uid"],
-                        }],
-                    },
-                    "spec": {"selector": deployment["spec"]["selector"], "template": template},
-                })  # fmt: skip
-        return items
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def api_client(self):
-        from kubernetes import client
-
-        configuration = client.Configuration()
-        configuration.host = self.url
-        configuration.api_key = {"authorization": "Bearer fake-token"}
-        return client.ApiClient(configuration)
-
-
-@pytest.fixture
-def fake_api():
-    with FakeKubernetesAPI() as api:
-        yield api
-
-
-def test_apply_sequence_against_fake_api(fake_api, monkeypatch):
-    """Fake API server, no real cluster: dry run of all, then apply, rollout wait, predict."""
-    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
-    objects = deploy.render("gpu", image=IMAGE, replicas=2, gpus=1, namespace="ml")
-    deploy.validate(objects)
-    result = deploy.apply(
-        objects, namespace="ml", api_client=fake_api.api_client(), timeout=30, log=lambda s: None
-    )
-    kinds = ["Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler"]
-    names = [f"{kind} ml/sentiment" for kind in kinds]
-    assert result.steps == (
-        [("apply", "Namespace ml")]
-        + [("dry-run", n) for n in names]
-        + [("apply", n) for n in names]
-        + [("rollout", "Deployment ml/sentiment"), ("predict", "Service ml/sentiment")]
-    )
-    assert result.predictions == [{"label": "positive", "probability": 0.9}]
-
-    patches = [r for r in fake_api.requests if r["method"] == "PATCH"]
-    assert all(r["content_type"] == "application/apply-patch+yaml" for r in patches)
-    assert all(r["query"]["fieldManager"] == "labkit" for r in patches)
-    assert all(r["query"]["force"].lower() == "true" for r in patches)  # force conflicts
-    assert patches[0]["path"] == "/api/v1/namespaces/ml" and "dryRun" not in patches[0]["query"]
-    dry, real = patches[1:5], patches[5:]
-    assert [r["query"].get("dryRun") for r in dry] == ["All"] * 4
-    assert [r["query"].get("dryRun") for r in real] == [None] * 4
-    assert (
-        [r["path"] for r in dry]
-        == [r["path"] for r in real]
-        == [
-            "/api/v1/namespaces/ml/services/sentiment",
-            "/apis/apps/v1/namespaces/ml/deployments/sentiment",
-            "/apis/policy/v1/namespaces/ml/poddisruptionbudgets/sentiment",
-            "/apis/autoscaling/v2/namespaces/ml/horizontalpodautoscalers/sentiment",
-        ]
-    )
-    sent = real[1]["body"]
-    assert sent["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
-    assert sent["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][GPU] == 1
-    order = [(r["method"], r["path"]) for r in fake_api.requests]
-    last_apply = max(i for i, r in enumerate(fake_api.requests) if r["method"] == "PATCH")
-    deployment_gets = [
-        i for i, (m, p) in enumerate(order)
-        if m == "GET" and p == "/apis/apps/v1/namespaces/ml/deployments/sentiment"
-    ]  # fmt: skip
-    assert len(deployment_gets) == 2 and deployment_gets[0] > last_apply  # polled until ready
-    (predict,) = [i for i, (m, p) in enumerate(order) if m == "POST"]
-    assert predict > deployment_gets[-1]
-    assert order[predict][1] == (
-        "/api/v1/namespaces/ml/services/sentiment:http/proxy/v1/models/sentiment:predict"
-    )
-    assert fake_api.requests[predict]["body"] == {"instances": ["A wonderful film, I loved it."]}
-
-
-def test_apply_stops_when_the_dry_run_is_refused(fake_api, monkeypatch):
-    """Fake API server: a refused dry run means nothing is applied for real."""
-    original = fake_api.answer
-
-    def refuse_hpa_dry_run(r):
-        if r["query"].get("dryRun") == "All" and "horizontalpodautoscalers" in r["path"]:
-            return 422, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                         "reason": "Invalid", "code": 422,
-                         "message": "spec.maxReplicas: exceeds quota"}  # fmt: skip
-        return original(r)
-
-    monkeypatch.setattr(fake_api, "answer", refuse_hpa_dry_run)
-    objects = deploy.render("cpu", image=IMAGE, namespace="ml")
-    with pytest.raises(deploy.ClusterError, match="HorizontalPodAutoscaler ml/sentiment.*quota"):
-        deploy.apply(objects, namespace="ml", api_client=fake_api.api_client(), log=print)
-    real = [r for r in fake_api.requests if r["method"] == "PATCH" and "dryRun" not in r["query"]]
-    assert [r["path"] for r in real] == ["/api/v1/namespaces/ml"]  # only the namespace
-
-
-def test_rollback_and_delete_against_fake_api(fake_api, monkeypatch):
-    """Fake API server: rollback writes revision 1's pod template back; delete removes all."""
-    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
-    api_client = fake_api.api_client()
-    objects = deploy.render("cpu", image=IMAGE, namespace="ml")
-    deploy.apply(objects, namespace="ml", api_client=api_client, instances=(), log=print)
-    revision = deploy.rollback("sentiment", namespace="ml", api_client=api_client, timeout=30)
-    assert revision == 1
-    (json_patch,) = [
-        r for r in fake_api.requests if r["content_type"] == "application/json-patch+json"
-    ]
-    template = json_patch["body"][0]["value"]
-    assert template["spec"]["containers"][0]["image"] == "registry.example.com/s:0.1.0"
-    assert "pod-template-hash" not in template["metadata"]["labels"]
-    listing = [r for r in fake_api.requests if r["path"].endswith("/replicasets")]
-    assert listing[0]["query"]["labelSelector"] == "app.kubernetes.io/name=sentiment"
-    with pytest.raises(deploy.ClusterError, match="revision 5 not found"):
-        deploy.rollback("sentiment", namespace="ml", to_revision=5, api_client=api_client)
-
-    deleted = deploy.delete(objects, namespace="ml", api_client=api_client)
-    assert deleted == [
-        "HorizontalPodAutoscaler ml/sentiment", "PodDisruptionBudget ml/sentiment",
-        "Deployment ml/sentiment", "Service ml/sentiment",
-    ]  # fmt: skip
-    assert deploy.delete(objects, namespace="ml", api_client=api_client) == []  # already gone
-
-
-def test_kubeconfig_is_found_and_used(fake_api, tmp_path, monkeypatch):
-    """A kubeconfig that points at the fake API server (no real cluster): load_cluster uses it."""
-    kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": fake_api.url}}],
-        "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }))  # fmt: skip
-    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}{os.pathsep}{kubeconfig}")
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
-    api_client = deploy.load_cluster()
-    assert api_client.configuration.host == fake_api.url
-    result = deploy.run("cpu", image=IMAGE, namespace="ml", timeout=30, log=lambda s: None)
-    assert result.applied and result.apply_result.predictions
-    headers = [r for r in fake_api.requests if r["method"] == "PATCH"]
-    assert len(headers) == 9  # namespace + 4 dry runs + 4 applies
-    Path(kubeconfig).write_text("clusters: [")  # broken YAML: a clear error, not "no cluster"
-    with pytest.raises(deploy.ClusterError, match="does not load"):
-        deploy.load_cluster()
-
-
 # --------------------------------------------------------------------------- layout
 
 
@@ -751,7 +435,7 @@ def test_the_package_modules_import_only_lower_layers():
     import ast
 
     layers = ["manifests", "context", "rendering", "admission", "policy", "validation",
-              "cluster", "cli"]  # fmt: skip
+              "cluster", "lifecycle", "cli"]  # fmt: skip
     folder = Path(deploy.__file__).parent
     assert sorted(p.stem for p in folder.glob("*.py")) == sorted([*layers, "__init__"])
     for index, name in enumerate(layers):

@@ -6,8 +6,9 @@
   GitHub workflows) installs from one of those files with hash checking, or installs labkit
   itself with ``--no-deps``: a new unlocked ``pip install`` fails here.
 * The Kubernetes client at both ends of the ``serve`` range: the dev lock holds the oldest
-  (kfp pins ``kubernetes<31``) and tests/test_deploy.py runs there; here it runs a second time
-  in a fresh environment from ``requirements/kubernetes-newest.txt``, the newest the range allows.
+  (kfp pins ``kubernetes<31``) and tests/test_deploy.py and tests/test_cluster.py run there;
+  here they run a second time in a fresh environment from ``requirements/kubernetes-newest.txt``,
+  the newest the range allows.
 """
 
 from __future__ import annotations
@@ -139,11 +140,13 @@ def test_deploy_with_the_newest_kubernetes_client():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"  # its kubectl, its python
     result = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_deploy.py"],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_deploy.py",
+         "tests/test_cluster.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, (
-        f"tests/test_deploy.py with kubernetes {version}:\n{result.stdout[-5000:]}{result.stderr}"
+        f"tests/test_deploy.py and tests/test_cluster.py with kubernetes {version}:\n"
+        f"{result.stdout[-5000:]}{result.stderr}"
     )
     assert re.search(r"\b\d+ passed\b", summary) and "skipped" not in summary, summary

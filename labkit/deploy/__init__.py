@@ -24,10 +24,13 @@ from the lowest layer up (a module imports only the ones above it in this list):
   then the admission rules and the policy; all problems in one :class:`ManifestError`.
 * :mod:`~labkit.deploy.cluster` — :func:`load_cluster` (a kubeconfig or an in-cluster service
   account) and :func:`apply` with the Kubernetes Python client: server-side dry run of every
-  object (``dryRun=All``), then server-side apply (field manager ``labkit``),
-  :func:`wait_for_rollout`, one prediction through the Service via the API server's service
-  proxy (:func:`predict_through_service`, no port-forward needed); :func:`rollback` (what
-  ``kubectl rollout undo`` does), :func:`delete` (clean-up).
+  object (``dryRun=All``), then server-side apply (field manager ``labkit``; a Deployment an
+  autoscaler scales goes without ``spec.replicas``), :func:`wait_for_rollout`, one prediction
+  through the Service via the API server's service proxy (:func:`predict_through_service`, no
+  port-forward needed). Rights in one namespace are enough (the Namespace is created only when
+  asked; a 403 names the missing right).
+* :mod:`~labkit.deploy.lifecycle` — :func:`rollback` (what ``kubectl rollout undo`` does) and
+  :func:`delete` (clean-up).
 * :mod:`~labkit.deploy.cli` — :func:`run` / ``labkit deploy``: render + validate, then apply
   when a cluster is configured; otherwise it prints ``rendered and validated, not applied``
   (:data:`NOT_APPLIED`) and succeeds.
@@ -65,14 +68,13 @@ from labkit.deploy.cluster import (
     NOT_APPLIED,
     ApplyResult,
     apply,
-    delete,
     load_cluster,
     predict_through_service,
-    rollback,
     wait_for_rollout,
 )
 from labkit.deploy.context import MODEL_IN_CONTEXT as MODEL_IN_CONTEXT
 from labkit.deploy.context import build_context
+from labkit.deploy.lifecycle import delete, rollback
 from labkit.deploy.manifests import GPU as GPU
 from labkit.deploy.manifests import ClusterError, ManifestError
 from labkit.deploy.manifests import served_model_name as served_model_name

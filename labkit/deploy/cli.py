@@ -46,6 +46,7 @@ def run(
     timeout: float = 600.0,
     output: str | os.PathLike | None = None,
     apply_if_configured: bool = True,
+    create_namespace: bool = False,
     log: Callable[[str], None] = print,
 ) -> RunResult:
     """Render, validate and — when a cluster is configured — apply (see :func:`apply`).
@@ -58,6 +59,7 @@ def run(
         kubernetes_version: for :func:`validate`.
         timeout: for :func:`apply`.
         output: also write the rendered YAML there (atomically), e.g. for ``kubectl apply -f``.
+        create_namespace: create ``namespace`` if it does not exist (see :func:`apply`).
         apply_if_configured: False: never apply (render and validate only).
 
     Raises:
@@ -82,7 +84,8 @@ def run(
             why = "applying was not asked for"
         log(f"{why}: {NOT_APPLIED}.")
         return RunResult(objects, applied=False)
-    result = apply(objects, namespace=namespace, timeout=timeout, api_client=api_client, log=log)
+    result = apply(objects, namespace=namespace, timeout=timeout, api_client=api_client, log=log,
+                   create_namespace=create_namespace)  # fmt: skip
     return RunResult(objects, applied=True, apply_result=result)
 
 
@@ -92,7 +95,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", required=True, help="e.g. ghcr.io/org/labkit-serving:0.2.0")
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per pod (gpu, kserve)")
-    parser.add_argument("--namespace", default="labkit")
+    parser.add_argument(
+        "--namespace", default="labkit", help="an existing namespace you may deploy to"
+    )
+    parser.add_argument(
+        "--create-namespace",
+        action="store_true",
+        help="create --namespace if it is missing (needs the cluster-wide right to)",
+    )
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
     parser.add_argument("--kubernetes-version", default=KUBERNETES_VERSION)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the rollout")
@@ -116,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             output=args.output,
             apply_if_configured=not args.render_only,
+            create_namespace=args.create_namespace,
         )
     except (ManifestError, ValueError, FileNotFoundError, ClusterError) as error:
         print(f"labkit deploy: {error}", file=sys.stderr)

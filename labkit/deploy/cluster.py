@@ -1,15 +1,21 @@
-"""Talking to a cluster: :func:`load_cluster`, :func:`apply`, :func:`wait_for_rollout`,
-:func:`predict_through_service`, :func:`rollback` and :func:`delete`.
+"""Talking to a cluster: :func:`load_cluster`, :func:`apply`, :func:`wait_for_rollout` and
+:func:`predict_through_service` (:mod:`labkit.deploy.lifecycle` rolls back and deletes).
 
 With the Kubernetes Python client (``kubernetes``) and a kubeconfig or an in-cluster service
 account: server-side dry run of every object (``dryRun=All``), server-side apply (field manager
-``labkit``), waiting for the rollout as ``kubectl rollout status`` does (an InferenceService:
-its ``Ready`` condition), one prediction through the Service via the API server's service proxy
-(no port-forward needed), ``kubectl rollout undo`` and ``kubectl delete -f``. Nothing here
+``labkit``; a Deployment an autoscaler scales is applied without ``spec.replicas``), waiting for
+the rollout as ``kubectl rollout status`` does (an InferenceService: its ``Ready`` condition for
+the current generation), one prediction through the Service via the API server's service proxy
+(no port-forward needed). Nothing here
 renders or validates (:mod:`labkit.deploy.rendering`, :mod:`labkit.deploy.validation`):
 :mod:`labkit.deploy.cli` calls them before :func:`apply`.
 
-Upstream: server-side apply (https://kubernetes.io/docs/reference/using-api/server-side-apply/),
+Everything works with rights in one namespace only (a Role, as a learner on a shared cluster
+has): the Namespace is created only when asked, and a refusal names the right that is missing.
+
+Upstream: server-side apply and its transfer of ``spec.replicas`` to an autoscaler
+(https://kubernetes.io/docs/reference/using-api/server-side-apply/#transferring-ownership),
+RBAC (https://kubernetes.io/docs/reference/access-authn-authz/rbac/),
 dry run (https://kubernetes.io/docs/reference/using-api/api-concepts/#dry-run), Deployment
 rollout status and rollback (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/),
 the service proxy (https://kubernetes.io/docs/tasks/access-application-cluster/access-cluster-services/),
@@ -33,6 +39,8 @@ from labkit.deploy.manifests import (
 )
 
 FIELD_MANAGER = "labkit"
+#: the field manager that keeps ``spec.replicas`` when labkit hands it to an autoscaler
+HANDOVER_MANAGER = "labkit-handover-to-hpa"
 NOT_APPLIED = "rendered and validated, not applied"
 _SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
@@ -107,6 +115,76 @@ def _api_message(error: Exception) -> str:
         return str(body)[:500]
 
 
+def _status(error: Exception) -> int | None:
+    return getattr(error, "status", None)
+
+
+def _refusal(step: str, obj: dict, error: Exception) -> ClusterError:
+    """A refused request as a ClusterError that says what to do (403: which right)."""
+    message = _api_message(error)
+    where = _where(obj)
+    if _status(error) == 403:
+        namespace = obj.get("metadata", {}).get("namespace")
+        plural = _plural(obj)
+        scope = f"in the namespace {namespace}" if namespace else "cluster-wide"
+        check = f"kubectl auth can-i patch {plural}" + (f" -n {namespace}" if namespace else "")
+        return ClusterError(
+            f"{step} of {where} was forbidden: {message}. Your account needs the verbs get and "
+            f"patch on {plural} {scope} (check: {check}); ask the cluster's administrator for "
+            "a Role with them."
+        )
+    if _status(error) == 404 and "namespaces" in message and "not found" in message:
+        namespace = obj.get("metadata", {}).get("namespace")
+        return ClusterError(
+            f"{step} of {where} refused: the namespace {namespace} does not exist. Use a "
+            "namespace you were given, or create it (labkit deploy --create-namespace; that "
+            "needs the right to create namespaces)."
+        )
+    return ClusterError(f"{step} of {where} refused: {message}")
+
+
+def _plural(obj: dict) -> str:
+    """``deployments.apps``-style resource name for messages (kind -> lower-case plural)."""
+    kind = obj.get("kind", "")
+    plural = kind.lower() + ("es" if kind.endswith("s") else "s")
+    if kind == "HorizontalPodAutoscaler":
+        plural = "horizontalpodautoscalers"
+    group = obj.get("apiVersion", "v1").rpartition("/")[0]
+    return f"{plural}.{group}" if group else plural
+
+
+def autoscaled(objects: Sequence[dict]) -> set[tuple[str, str]]:
+    """``(kind, name)`` of every object a HorizontalPodAutoscaler among ``objects`` scales."""
+    return {
+        (hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"])
+        for hpa in objects
+        if hpa.get("kind") == "HorizontalPodAutoscaler"
+    }
+
+
+def apply_body(obj: dict, scaled: set[tuple[str, str]]) -> dict:
+    """What :func:`apply` sends for ``obj``: without ``spec.replicas`` when an autoscaler
+    scales it (``scaled``, from :func:`autoscaled`).
+
+    With ``spec.replicas`` in every apply, the field stays labkit's and each apply sets the
+    count back to the manifest's, undoing the autoscaler's work; without it, the first apply
+    starts one pod and the autoscaler raises it to its ``minReplicas``.
+    """
+    if (obj.get("kind"), obj.get("metadata", {}).get("name")) not in scaled:
+        return obj
+    spec = {k: v for k, v in obj.get("spec", {}).items() if k != "replicas"}
+    return {**obj, "spec": spec}
+
+
+def _owns_replicas(live: dict, manager: str) -> bool:
+    """Whether ``manager`` applied ``spec.replicas`` of the live object (its managedFields)."""
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        fields = entry.get("fieldsV1") or {}
+        if entry.get("manager") == manager and "f:replicas" in (fields.get("f:spec") or {}):
+            return True
+    return False
+
+
 def apply(
     objects: list[dict],
     *,
@@ -115,16 +193,24 @@ def apply(
     api_client=None,
     instances: Sequence = ("A wonderful film, I loved it.",),
     log: Callable[[str], None] = print,
+    create_namespace: bool = False,
 ) -> ApplyResult:
     """Server-side dry run, server-side apply, wait for the rollout, one prediction.
 
-    1. the Namespace is applied (server-side apply; namespaced dry runs need it to exist);
+    1. the Namespace is read; with ``create_namespace`` a missing one is created (that needs
+       the cluster-wide right to create namespaces), otherwise a missing one is an error. A
+       learner whose rights end at their namespace cannot read it (403): that is fine, the
+       dry runs then find out whether it exists;
     2. every object is sent with ``dryRun=All``: the API server runs its validation and
-       admission (quotas, policies, webhooks) and stores nothing — one refusal stops here;
+       admission (quotas, policies, webhooks, RBAC) and stores nothing — one refusal stops here;
     3. every object is applied server-side (``PATCH`` ``application/apply-patch+yaml``, field
-       manager ``labkit``, conflicts forced: these manifests own their fields);
+       manager ``labkit``, conflicts forced: these manifests own their fields). A Deployment an
+       autoscaler in ``objects`` scales goes without ``spec.replicas`` (:func:`apply_body`); if
+       labkit applied the count before, it is first handed to the field manager
+       ``labkit-handover-to-hpa`` at its live value, so dropping it resets nothing (Kubernetes'
+       "transferring ownership" recipe);
     4. each Deployment is waited for as ``kubectl rollout status`` does, each InferenceService
-       until its ``Ready`` condition is True;
+       until its ``Ready`` condition is True for the applied generation;
     5. ``instances`` are sent to each Service's ``http`` port through the API server's service
        proxy: ``POST /api/v1/namespaces/NS/services/NAME:http/proxy/v1/models/MODEL:predict``.
 
@@ -135,13 +221,15 @@ def apply(
         api_client: a ``kubernetes.client.ApiClient`` (default :func:`load_cluster`).
         instances: REST v1 instances for the test prediction (empty: no prediction).
         log: called with one line per step (default print).
+        create_namespace: create the namespace when it does not exist (``--create-namespace``).
 
     Returns:
         :class:`ApplyResult`.
 
     Raises:
-        ClusterError: no cluster configured, an object refused (kind/name and the API server's
-            message), a rollout not finished within ``timeout``, or the prediction failed.
+        ClusterError: no cluster configured, the namespace missing, an object refused
+            (kind/name and the API server's message; for a 403 the right that is missing), a
+            rollout not finished within ``timeout``, or the prediction failed.
     """
     start = time.monotonic()
     api_client = api_client or load_cluster()
@@ -153,30 +241,72 @@ def apply(
     dynamic = _dynamic(api_client)
     result = ApplyResult()
     objects = [_in_namespace(obj, namespace) for obj in objects]
-    namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    scaled = autoscaled(objects)
 
-    def send(obj: dict, dry_run: bool) -> None:
+    def resource_of(obj: dict):
         try:
-            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            return dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        except Exception as error:  # e.g. a kind the cluster does not know (no KServe CRDs)
+            raise ClusterError(
+                f"{_where(obj)}: the cluster does not serve {obj['apiVersion']} {obj['kind']} "
+                f"({type(error).__name__}: {error}); is its operator installed (KServe for an "
+                "InferenceService)?"
+            ) from error
+
+    def send(obj: dict, dry_run: bool, manager: str = FIELD_MANAGER) -> None:
+        resource = resource_of(obj)
+        try:
             resource.server_side_apply(
                 body=obj,
                 name=obj["metadata"]["name"],
                 namespace=obj["metadata"].get("namespace") if resource.namespaced else None,
-                field_manager=FIELD_MANAGER,
+                field_manager=manager,
                 force_conflicts=True,
                 **({"dry_run": "All"} if dry_run else {}),
             )
         except (ApiException, DynamicApiError) as error:
-            step = "server-side dry run" if dry_run else "apply"
-            raise ClusterError(f"{step} of {_where(obj)} refused: {_api_message(error)}") from error
-        except Exception as error:  # e.g. a kind the cluster does not know (no KServe CRDs)
-            raise ClusterError(f"{_where(obj)}: {error}") from error
+            raise _refusal("server-side dry run" if dry_run else "apply", obj, error) from error
 
-    send(namespace_object, dry_run=False)
-    result.steps.append(("apply", f"Namespace {namespace}"))
+    def read(obj: dict) -> dict | None:
+        """The live object, None when it does not exist (or may not be read: 403)."""
+        resource = resource_of(obj)
+        try:
+            live = resource.get(
+                name=obj["metadata"]["name"],
+                namespace=obj["metadata"].get("namespace") if resource.namespaced else None,
+            )
+        except (ApiException, DynamicApiError) as error:
+            if _status(error) in (403, 404):
+                return None
+            raise _refusal("reading", obj, error) from error
+        return live.to_dict()
+
+    namespace_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    exists = _namespace_exists(dynamic, namespace)
+    if exists is False:
+        if not create_namespace:
+            raise ClusterError(
+                f"The namespace {namespace} does not exist. Use a namespace you were given "
+                "(--namespace), or create it: labkit deploy --create-namespace (needs the "
+                "right to create namespaces, which learners on a shared cluster usually lack)."
+            )
+        send(namespace_object, dry_run=False)
+        result.steps.append(("apply", f"Namespace {namespace}"))
+        log(f"{'created':>10}: Namespace {namespace}")
     for dry_run in (True, False):
         for obj in objects:
-            send(obj, dry_run)
+            body = apply_body(obj, scaled)
+            if not dry_run and body is not obj:
+                live = read(obj)
+                if live is not None and _owns_replicas(live, FIELD_MANAGER):
+                    handover = {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                                "metadata": {"name": obj["metadata"]["name"],
+                                             "namespace": namespace},
+                                "spec": {"replicas": live["spec"]["replicas"]}}  # fmt: skip
+                    send(handover, dry_run=False, manager=HANDOVER_MANAGER)
+                    result.steps.append(("handover", _where(obj)))
+                    log(f"{'handover':>10}: {_where(obj)} spec.replicas to its autoscaler")
+            send(body, dry_run)
             result.steps.append(("dry-run" if dry_run else "apply", _where(obj)))
             log(f"{'dry run ok' if dry_run else 'applied':>10}: {_where(obj)}")
     for obj in objects:
@@ -201,6 +331,22 @@ def apply(
     return result
 
 
+def _namespace_exists(dynamic, namespace: str) -> bool | None:
+    """True or False; None when this account may not read namespaces (403)."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
+    try:
+        dynamic.resources.get(api_version="v1", kind="Namespace").get(name=namespace)
+    except (ApiException, DynamicApiError) as error:
+        if _status(error) == 404:
+            return False
+        if _status(error) == 403:
+            return None
+        raise ClusterError(f"reading Namespace {namespace}: {_api_message(error)}") from error
+    return True
+
+
 def _in_namespace(obj: dict, namespace: str) -> dict:
     obj = {**obj, "metadata": {**obj.get("metadata", {})}}
     if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
@@ -212,6 +358,13 @@ def _rolled_out(obj: dict) -> tuple[bool, str]:
     """``kubectl rollout status`` for a Deployment; the Ready condition for KServe."""
     status = obj.get("status") or {}
     if obj["kind"] == "InferenceService":
+        generation = obj.get("metadata", {}).get("generation", 0)
+        if status.get("observedGeneration", 0) < generation:
+            return False, "waiting for KServe to see the new spec"
+        predictor = (status.get("components") or {}).get("predictor") or {}
+        created = predictor.get("latestCreatedRevision")
+        if created and predictor.get("latestReadyRevision") != created:  # Knative mode
+            return False, f"revision {created} not ready yet"
         ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
         ok = bool(ready) and ready[0].get("status") == "True"
         return ok, "Ready" if ok else (ready[0].get("message", "not ready") if ready else "")
@@ -249,15 +402,30 @@ def wait_for_rollout(obj: dict, *, api_client=None, timeout: float = 600.0, poll
         The last object read from the cluster (a dict with ``status``).
 
     Raises:
-        ClusterError: not rolled out within ``timeout`` (with the last status), or the
-            Deployment's progress deadline was exceeded.
+        ClusterError: not rolled out within ``timeout`` (with the last status), the
+            Deployment's progress deadline was exceeded, or the API server refused a read
+            (the status and its message).
     """
     api_client = api_client or load_cluster()
     resource = _dynamic(api_client).resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic.exceptions import DynamicApiError
+
     deadline = time.monotonic() + timeout
     while True:
-        live = resource.get(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"])
-        live = live.to_dict()
+        try:
+            live = resource.get(
+                name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"]
+            ).to_dict()
+        except (ApiException, DynamicApiError) as error:
+            if _status(error) == 404:
+                raise ClusterError(
+                    f"{_where(obj)} disappeared while waiting for its rollout (deleted?)"
+                ) from error
+            raise ClusterError(
+                f"reading {_where(obj)} while waiting for its rollout: HTTP {_status(error)}: "
+                f"{_api_message(error)}"
+            ) from error
         done, why = _rolled_out(live)
         if done:
             return live
@@ -316,94 +484,3 @@ def predict_through_service(
             f"predict via {path}: no 'predictions' in the answer {str(answer)[:200]}"
         )
     return answer["predictions"]
-
-
-def rollback(
-    name: str, *, namespace: str, to_revision: int | None = None, api_client=None,
-    wait: bool = True, timeout: float = 600.0,
-) -> int:  # fmt: skip
-    """Roll a Deployment back to an earlier revision: what ``kubectl rollout undo`` does.
-
-    Kubernetes keeps the old ReplicaSets of a Deployment (``revisionHistoryLimit``), each
-    annotated ``deployment.kubernetes.io/revision``. This reads them, takes the pod template of
-    the previous revision (or ``to_revision``) and writes it back into the Deployment (a JSON
-    patch of ``/spec/template``), which starts a rolling update to it.
-
-    Args:
-        name: the Deployment; namespace: its namespace.
-        to_revision: the revision to go back to (default: the one before the current).
-        api_client: a ``kubernetes.client.ApiClient`` (default :func:`load_cluster`).
-        wait: wait for the rollout (see :func:`wait_for_rollout`); timeout: its seconds.
-
-    Returns:
-        The revision rolled back to.
-
-    Raises:
-        ClusterError: no earlier revision (or not ``to_revision``) was found.
-    """
-    from kubernetes import client
-
-    api_client = api_client or load_cluster()
-    apps = client.AppsV1Api(api_client)
-    deployment = apps.read_namespaced_deployment(name, namespace)
-    selector = ",".join(f"{k}={v}" for k, v in deployment.spec.selector.match_labels.items())
-    revisions = {}
-    for replica_set in apps.list_namespaced_replica_set(namespace, label_selector=selector).items:
-        owners = replica_set.metadata.owner_references or []
-        if any(owner.uid == deployment.metadata.uid for owner in owners):
-            annotations = replica_set.metadata.annotations or {}
-            revision = annotations.get("deployment.kubernetes.io/revision")
-            if revision is not None:
-                revisions[int(revision)] = replica_set
-    current = int((deployment.metadata.annotations or {}).get(
-        "deployment.kubernetes.io/revision", max(revisions, default=0)))  # fmt: skip
-    if to_revision is None:
-        earlier = [r for r in revisions if r < current]
-        if not earlier:
-            raise ClusterError(f"Deployment {namespace}/{name}: no revision before {current}")
-        to_revision = max(earlier)
-    if to_revision not in revisions:
-        raise ClusterError(
-            f"Deployment {namespace}/{name}: revision {to_revision} not found "
-            f"(kept: {sorted(revisions)})"
-        )
-    template = api_client.sanitize_for_serialization(revisions[to_revision].spec.template)
-    template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-    apps.patch_namespaced_deployment(
-        name, namespace, [{"op": "replace", "path": "/spec/template", "value": template}]
-    )
-    if wait:
-        body = {"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": name, "namespace": namespace}}  # fmt: skip
-        wait_for_rollout(body, api_client=api_client, timeout=timeout)
-    return to_revision
-
-
-def delete(objects: list[dict], *, namespace: str, api_client=None) -> list[str]:
-    """Delete the objects (in reverse order; already gone is fine): ``kubectl delete -f``.
-
-    Returns:
-        ``"Kind namespace/name"`` of each object that was deleted.
-
-    Raises:
-        ClusterError: the API server refused a deletion.
-    """
-    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
-
-    api_client = api_client or load_cluster()
-    dynamic = _dynamic(api_client)
-    deleted = []
-    for obj in reversed([_in_namespace(o, namespace) for o in objects]):
-        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        try:
-            resource.delete(
-                name=obj["metadata"]["name"],
-                namespace=namespace if resource.namespaced else None,
-                body={"propagationPolicy": "Foreground"},
-            )
-        except NotFoundError:
-            continue
-        except DynamicApiError as error:
-            raise ClusterError(f"delete {_where(obj)}: {_api_message(error)}") from error
-        deleted.append(_where(obj))
-    return deleted
