@@ -17,6 +17,7 @@ import yaml
 
 from labkit import deploy, paths
 from labkit.deploy import admission, manifests, rendering
+from labkit.runtime import REQUIRE_GPU_ENV
 
 IMAGE = "registry.example.com/team/labkit-serving:0.2.0"
 GPU = "nvidia.com/gpu"
@@ -294,7 +295,7 @@ def test_gpu_node_selection_per_kind_of_cluster(overlay, gpu_nodes):
         )
     else:
         assert selector is None and affinity is None
-    assert env[rendering.REQUIRE_GPU_ENV] == "1"  # S7: the server refuses to start without a GPU
+    assert env[REQUIRE_GPU_ENV] == "1"  # S7: the server refuses to start without a GPU
     with pytest.raises(ValueError, match="gpu_nodes"):
         deploy.render(overlay, image=IMAGE, gpu_nodes="nvidia")
 

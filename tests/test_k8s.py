@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from labkit import deploy
-from labkit.deploy import policy, rendering, validation
+from labkit.deploy import policy, validation
+from labkit.runtime import REQUIRE_GPU_ENV
 
 KUBERNETES_VERSION = "1.30.0"
 BIN = Path(sys.executable).parent  # the venv's bin: where pip puts kubectl and hadolint
@@ -229,7 +230,7 @@ def test_serving_overlays(rendered):
             assert strategy == {"type": "RollingUpdate",
                                 "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}  # fmt: skip
             env = {e["name"]: e["value"] for e in container["env"]}
-            assert env[rendering.REQUIRE_GPU_ENV] == "1"  # S7
+            assert env[REQUIRE_GPU_ENV] == "1"  # S7
         else:
             assert strategy is None
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]

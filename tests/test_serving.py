@@ -362,6 +362,16 @@ def test_server_log_says_what_it_serves(server):
     assert "model 'sentiment'" in log and "sigmoid ['negative', 'positive']" in log
     assert "XLA on (after the text layer" in log
     assert "Uvicorn running on http://127.0.0.1:" in log
+    assert "sees no GPU: the model runs on the CPU" in log  # this machine has none
+
+
+def test_a_server_that_requires_a_gpu_refuses_to_start_without_one(text_model):
+    # what the GPU overlay's LABKIT_REQUIRE_GPU=1 does with a CPU image, or a pod without a GPU
+    with pytest.raises(ServerStartError, match="LABKIT_REQUIRE_GPU=1") as caught:
+        start_server(text_model[0], "x", env={"LABKIT_REQUIRE_GPU": "1"}, timeout=120)
+    message = str(caught.value)
+    assert "exited with code 2" in message and "sees no GPU" in message
+    assert "requirements/serving-gpu.txt" in message  # what to do about it
 
 
 def test_health_and_readiness_routes(server):

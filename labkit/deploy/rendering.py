@@ -39,8 +39,6 @@ OVERLAYS = {"cpu": "overlays/cpu", "gpu": "overlays/gpu", "kserve": "kserve"}
 BASE_IMAGE = "labkit-serving"  # the placeholder image name in k8s/serving/base and kserve/
 #: how a pod finds GPU nodes, per kind of cluster (render(gpu_nodes=...)); see README "GPU nodes"
 GPU_NODES = ("gpu-operator", "gke", "eks", "aks", "any")
-#: the env var the GPU overlay sets: labkit.serving exits when TensorFlow sees no GPU
-REQUIRE_GPU_ENV = "LABKIT_REQUIRE_GPU"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 

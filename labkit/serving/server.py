@@ -31,10 +31,48 @@ repository either.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from labkit.runtime import REQUIRE_GPU_ENV
 from labkit.serving.limits import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_BYTES
+
+
+def check_devices(require_gpu: bool | None = None) -> list[str]:
+    """Log the devices TensorFlow sees; refuse to serve on CPU when a GPU is required.
+
+    A CPU image under the GPU overlay would otherwise hold a GPU (its node, its quota) and
+    serve on the CPU without a word. The line goes to stderr, the pod's log.
+
+    Args:
+        require_gpu: default: ``$LABKIT_REQUIRE_GPU == "1"``.
+
+    Returns:
+        The names of the visible GPUs (``tf.config.list_physical_devices("GPU")``).
+
+    Raises:
+        labkit.serving.exceptions.ModelLoadError: a GPU is required and none is visible.
+    """
+    import tensorflow as tf
+
+    from labkit.serving.exceptions import ModelLoadError
+
+    if require_gpu is None:
+        require_gpu = os.environ.get(REQUIRE_GPU_ENV) == "1"
+    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    seen = f"{len(gpus)} GPU(s): {', '.join(gpus)}" if gpus else "no GPU: the model runs on the CPU"
+    print(f"labkit.serving: TensorFlow {tf.__version__} sees {seen}", file=sys.stderr, flush=True)
+    if require_gpu and not gpus:
+        raise ModelLoadError(
+            f"{REQUIRE_GPU_ENV}=1 (the GPU manifests set it) but TensorFlow sees no GPU. Use "
+            "the GPU image (docker/serving.Dockerfile built with "
+            "--build-arg LOCK=requirements/serving-gpu.txt) and check that the pod got "
+            "nvidia.com/gpu and the node's NVIDIA driver (nvidia-smi in the pod); a CPU image "
+            "here would hold a GPU and serve on the CPU."
+        )
+    return gpus
+
 
 DEFAULT_PORT = 8080
 
@@ -190,13 +228,15 @@ def serve(
         jit: compile the model with XLA where possible (see ``KerasModel``).
 
     Raises:
-        labkit.serving.exceptions.ModelLoadError: the model cannot be loaded or served.
+        labkit.serving.exceptions.ModelLoadError: the model cannot be loaded or served, or
+            ``$LABKIT_REQUIRE_GPU`` is ``1`` and TensorFlow sees no GPU (:func:`check_devices`).
     """
     from pathlib import Path
 
     from labkit.serving.app import ModelServer
     from labkit.serving.model import KerasModel
 
+    check_devices()
     model_path, name = resolve_model(model_path, name)
     model = KerasModel(
         name or Path(model_path).stem,
