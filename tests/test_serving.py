@@ -7,6 +7,7 @@ Dense sigmoid) is trained once in a few seconds; one server process serves it fo
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -533,8 +535,26 @@ def test_start_server_reports_a_server_that_exits(text_model):
     with pytest.raises(ServerStartError, match="invalid choice") as caught:
         start_server(text_model[0], "x", extra_args=["--output", "bogus"], timeout=60)
     assert "exited with code 2" in str(caught.value)
+    log = Path(str(caught.value).split("last lines of ")[1].split(":\n")[0])
+    assert log.name.startswith("labkit-serving-x-")  # a log start_server made for itself ...
+    del caught
+    gc.collect()
+    assert not log.exists(), f"{log} was left behind"  # ... goes with its server
     with pytest.raises(FileNotFoundError, match="No model file"):
         start_server("no/such/model.keras", "x")
+
+
+def test_stopping_a_server_removes_only_the_log_start_server_made(tmp_path):
+    from labkit.serving.client import ServerHandle
+
+    for temporary in (True, False):
+        log = tmp_path / f"server-{temporary}.log"
+        log.write_text("Uvicorn running\n")
+        process = subprocess.Popen(["sleep", "30"])
+        handle = ServerHandle(process, "http://127.0.0.1:9", "x", log, temporary_log=temporary)
+        assert handle.logs() == "Uvicorn running"
+        assert handle.stop() is not None and not handle.alive
+        assert log.exists() is not temporary  # a log the caller named is the caller's
 
 
 def test_labkit_serve_explains_a_missing_model(tmp_path):

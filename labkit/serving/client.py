@@ -219,18 +219,29 @@ class ServerHandle:
         name: the model name.
         client: a :class:`Client` for it.
         process: the ``subprocess.Popen`` of ``python -m labkit.serving``.
-        log_path: the file receiving the server's stdout and stderr.
+        log_path: the file receiving the server's stdout and stderr (one start_server made for
+            itself is removed by :meth:`stop`).
 
     Use it as a context manager, or call :meth:`stop` (it is also stopped when Python exits).
     """
 
-    def __init__(self, process: subprocess.Popen, url: str, name: str, log_path: Path):
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        url: str,
+        name: str,
+        log_path: Path,
+        *,
+        temporary_log: bool = False,
+    ):
         self.process = process
         self.url = url
         self.name = name
         self.log_path = log_path
         self.client = Client(url, name)
-        self._finalizer = weakref.finalize(self, _terminate, process, 10.0)
+        # a log start_server made for itself goes when the server is stopped or collected
+        self._temporary_log = log_path if temporary_log else None
+        self._finalizer = weakref.finalize(self, _terminate, process, 10.0, self._temporary_log)
 
     def __repr__(self) -> str:
         state = "running" if self.alive else f"exited ({self.process.returncode})"
@@ -256,22 +267,30 @@ class ServerHandle:
         return "\n".join(lines if tail is None else lines[-tail:])
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """Stop the server (SIGTERM, then SIGKILL after ``timeout`` s); return its exit code."""
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout`` s); return its exit code.
+
+        A log file :func:`start_server` made for itself (no ``log_path`` given) is removed
+        then: read :meth:`logs` before stopping.
+        """
         self._finalizer.detach()
-        _terminate(self.process, timeout)
+        _terminate(self.process, timeout, self._temporary_log)
         self.client.session.close()
         return self.process.returncode
 
 
-def _terminate(process: subprocess.Popen, timeout: float) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
+def _terminate(process: subprocess.Popen, timeout: float, remove: Path | None = None) -> None:
     try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        if process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    finally:
+        if remove is not None:
+            remove.unlink(missing_ok=True)
 
 
 def start_server(
@@ -307,7 +326,8 @@ def start_server(
             reaches the server.
         env: extra environment variables for the server.
         timeout: seconds to wait for readiness (loading TensorFlow and the model takes 10-30 s).
-        log_path: where the server's output goes (default: a temporary file).
+        log_path: where the server's output goes (default: a temporary file, removed when
+            the server is stopped).
 
     Returns:
         A :class:`ServerHandle` (a context manager) with ``.url``, ``.client`` and ``.stop()``.
@@ -345,7 +365,8 @@ def start_server(
     if max_payload_bytes is not None:
         command += ["--max-payload-bytes", str(max_payload_bytes)]
     command = [*launcher, *command, *extra_args]
-    if log_path is None:
+    temporary_log = log_path is None
+    if temporary_log:
         handle, log_name = tempfile.mkstemp(prefix=f"labkit-serving-{name}-", suffix=".log")
         os.close(handle)
         log_path = Path(log_name)
@@ -356,7 +377,9 @@ def start_server(
             command, stdout=log, stderr=subprocess.STDOUT, env=child_env, stdin=subprocess.DEVNULL
         )
     url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    server = ServerHandle(process, f"http://{url_host}:{port}", name, log_path)
+    server = ServerHandle(
+        process, f"http://{url_host}:{port}", name, log_path, temporary_log=temporary_log
+    )
     deadline = time.monotonic() + timeout
     while not server.client.ready():
         if not server.alive:
@@ -365,10 +388,11 @@ def start_server(
                 f"command: {' '.join(command)}\nlast lines of {log_path}:\n{server.logs()}"
             )
         if time.monotonic() > deadline:
+            last_lines = server.logs()
             server.stop()
             raise ServerStartError(
                 f"The model server was not ready after {timeout:.0f} s (stopped it).\n"
-                f"command: {' '.join(command)}\nlast lines of {log_path}:\n{server.logs()}"
+                f"command: {' '.join(command)}\nlast lines of {log_path}:\n{last_lines}"
             )
         time.sleep(0.25)
     return server
