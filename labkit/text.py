@@ -87,6 +87,10 @@ def train_sentiment_model(
         epochs, batch_size, learning_rate: training with Adam on binary cross-entropy.
         seed: ``keras.utils.set_random_seed`` before building, for repeatable weights.
 
+    Inside a ``tf.distribute.MultiWorkerMirroredStrategy`` scope (k8s/training/multi-worker)
+    the training runs in a loop of its own instead of ``model.fit``, which Keras 3 cannot run
+    across workers (see ``_fit_across_workers``); ``batch_size`` is then the global batch.
+
     Returns:
         The trained, compiled ``keras.Model`` (name ``"lstm_stand_in"``).
 
@@ -120,8 +124,62 @@ def train_sentiment_model(
         keras.optimizers.Adam(learning_rate), loss="binary_crossentropy", metrics=["accuracy"]
     )
     reviews = tf.constant(list(texts))[:, None]  # (N, 1) strings
-    model.fit(reviews, labels, epochs=epochs, batch_size=batch_size, verbose=2)
+    strategy = tf.distribute.get_strategy()  # the caller's strategy.scope(), if any
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        _fit_across_workers(model, strategy, reviews, labels, epochs, batch_size, seed)
+    else:
+        model.fit(reviews, labels, epochs=epochs, batch_size=batch_size, verbose=2)
     return model
+
+
+def _fit_across_workers(model, strategy, reviews, labels, epochs, batch_size, seed):
+    """What ``model.fit`` does, for ``tf.distribute.MultiWorkerMirroredStrategy``.
+
+    Keras 3's ``fit`` fails as soon as the strategy has two workers (keras-team/keras#20585;
+    seen with Keras 3.15 and TensorFlow 2.21, on CPU): before the first step it averages the
+    first *data* batch across the workers, ``strategy.reduce("MEAN", (x, y))``, and the
+    collective reduce takes one tensor, not a tuple (here of strings): "Attempt to convert a
+    value (PerReplica...) to a Tensor"; past that, it reduces the scalar loss and metrics of
+    each step with ``axis=0``: "Invalid reduction dimension 0 for input with 0 dimensions".
+    ``TextVectorization.adapt`` inside the scope is fine: it runs on each worker's own copy.
+    This loop uses only ``tf.distribute``'s own API: each worker takes its shard of every
+    global batch of ``batch_size`` reviews, computes the gradients of its share of the loss,
+    and the optimizer all-reduces (sums) them, so every worker applies the same update.
+    Every worker must have adapted the vectorizer on the same reviews (same vocabulary).
+    """
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((reviews, labels[:, None]))
+        .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)  # same order everywhere
+        .batch(batch_size)
+    )
+    batches = strategy.experimental_distribute_dataset(dataset)
+    loss_fn = keras.losses.BinaryCrossentropy(reduction=None)
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)  # its slots, created under the strategy
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            losses = loss_fn(y, p)  # one per review of this worker's shard
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=batch_size)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))  # summed
+        right = tf.cast(tf.equal(tf.cast(p > 0.5, y.dtype), y), "float32")
+        return tf.reduce_sum(losses), tf.reduce_sum(right), tf.cast(tf.size(y), "float32")
+
+    @tf.function
+    def step(batch):
+        results = strategy.run(replica_step, args=batch)
+        return [strategy.reduce("SUM", value, axis=None) for value in results]
+
+    for epoch in range(epochs):
+        totals = tf.zeros(3)
+        for batch in batches:
+            totals += tf.stack(step(batch))
+        loss, right, seen = totals.numpy()  # sums over every worker's reviews
+        print(
+            f"epoch {epoch + 1}/{epochs} - loss: {loss / seen:.4f} - accuracy: {right / seen:.4f}"
+        )
 
 
 def load_sentiment_model(model_path, *, stand_in_path, stand_in_texts, stand_in_labels, **train):

@@ -357,19 +357,39 @@ def test_single_gpu_training_job(repo, rendered):
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "models"]
     assert export.startswith(mount["mountPath"] + "/") and export.endswith(".keras")
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{mount['mountPath']}/mlruns.db"  # N7
 
 
-def test_multi_worker_training_job(rendered, tmp_path):
+def test_multi_worker_training_job(repo, rendered, tmp_path):
+    """The Job's structure; tests/test_multiworker.py runs its training on two local workers."""
     documents = rendered["training/multi-worker"]
     job = one(documents, "Job")
     service = one(documents, "Service")
-    one(documents, "PersistentVolumeClaim")
+    pvc = one(documents, "PersistentVolumeClaim")
     spec = job["spec"]
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == int(env["WORKERS"])
+    assert spec["backoffLimit"] == 0  # a retried worker cannot rejoin the others (job.yaml)
+    # S1: every worker mounts the model claim, so it is ReadWriteMany, with the storage class
+    # the instructor sets in storage-class.yaml (a kustomize patch), never the cluster default
+    folder = repo / "k8s/training/multi-worker"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert {"path": "storage-class.yaml"} in kustomization["patches"]
+    patch = yaml.safe_load((folder / "storage-class.yaml").read_text())
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["storageClassName"] == patch["spec"]["storageClassName"] != ""
+    assert "ReadWriteMany" in (folder / "storage-class.yaml").read_text()
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    (models,) = [n for n, v in volumes.items() if "persistentVolumeClaim" in v and
+                 v["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]]  # fmt: skip
+    assert mounts[models] == "/models" and "emptyDir" in volumes["scratch"]
+    assert mounts["scratch"] == "/scratch"
+    assert env["MLFLOW_TRACKING_URI"] == "sqlite:////models/mlruns.db"  # N7
     assert env["JOB_NAME"] == job["metadata"]["name"]
     assert service["spec"]["clusterIP"] == "None"  # headless: one DNS name per pod
     assert pod["subdomain"] == service["metadata"]["name"] == env["WORKER_SERVICE"]
@@ -400,6 +420,9 @@ def test_multi_worker_training_job(rendered, tmp_path):
         }
     python = script.split("<<'PY'\n")[1].split("\nPY")[0]
     compile(python, "multi-worker training", "exec")
+    # its default folders are the Job's mounts (the test runs it with others)
+    assert 'os.environ.get("MODEL_DIR", "/models")' in python
+    assert 'os.environ.get("SCRATCH_DIR", "/scratch")' in python
 
 
 def _subset(part, whole, where="values"):
