@@ -83,10 +83,12 @@ FAST := -m "not slow and not notebook" -p no:cacheprovider
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(FAST)
 
-# The fast lane in a random order across all its modules (pytest-random-order): a test that
-# passes only after another one fails here. The seed is printed; SEED=N repeats an order.
+# The fast lane in a random order (pytest-random-order): the modules in a random order, and the
+# tests of each module in a random order, so a test that passes only after another one fails
+# here. (Shuffled globally, every module's servers would start again for each test.) The seed
+# is printed; SEED=N repeats an order.
 test-shuffled: $(STAMP)
-	$(BIN)/python -m pytest $(FAST) --random-order-bucket=global $(if $(SEED),--random-order-seed=$(SEED))
+	$(BIN)/python -m pytest $(FAST) --random-order-bucket=module $(if $(SEED),--random-order-seed=$(SEED))
 
 run: $(STAMP)
 	$(BIN)/labkit run --profile $(PROFILE) --out build/$(PROFILE)

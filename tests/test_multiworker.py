@@ -72,9 +72,14 @@ def tf_config(shell: str, env: dict, index: int) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+# two TensorFlow processes training together: most of a minute of both cores, so it runs in
+# make test's second lane (beside the lessons), not in make test-fast
+@pytest.mark.slow
 def test_the_jobs_training_runs_on_two_local_workers(repo, tmp_path):
     if datasets.status("aclimdb") == "download":
-        pytest.skip("the IMDB reviews are neither cached nor in $LABKIT_DATA_MIRROR (no download)")
+        pytest.fail(
+            "no IMDB reviews in the cache or $LABKIT_DATA_MIRROR: set the mirror (no download)"
+        )
     manifest_env, shell, program = job_script(repo)
     workers = int(manifest_env["WORKERS"])
     assert workers == 2
