@@ -36,7 +36,7 @@ EXPECTED_TASKS = {
 
 @pytest.fixture(scope="module")
 def spec():
-    return yaml.safe_load(pipelines.committed_pipeline().read_text(encoding="utf-8"))
+    return pipelines.read_pipeline(pipelines.committed_pipeline())
 
 
 def test_committed_yaml_is_what_the_source_compiles_to(tmp_path):
@@ -49,7 +49,7 @@ def test_committed_yaml_is_what_the_source_compiles_to(tmp_path):
 
 
 def test_a_patch_release_of_the_sdk_is_no_difference_but_a_changed_pipeline_is(tmp_path):
-    committed = yaml.safe_load(pipelines.committed_pipeline().read_text(encoding="utf-8"))
+    committed = pipelines.read_pipeline(pipelines.committed_pipeline())
     restamped = {**committed, "sdkVersion": "kfp-2.99.1"}
     assert pipelines.ir_differences(restamped, committed) == []
     changed = copy.deepcopy(committed)
@@ -125,6 +125,9 @@ def test_pipeline_parameters(spec):
         "replicas": "NUMBER_INTEGER",
         "gpus": "NUMBER_INTEGER",
         "namespace": "STRING",
+        "data_volume": "STRING",
+        "data_dir": "STRING",
+        "train_gpus": "NUMBER_INTEGER",
     }
     defaults = {name: p.get("defaultValue") for name, p in parameters.items()}
     assert defaults["notebook"] == "08_lstm_sentiment.ipynb"
@@ -137,6 +140,53 @@ def test_pipeline_parameters(spec):
     assert "aclimdb" in str(registry)
     notebook = (REPO / "notebooks" / defaults["notebook"]).read_text(encoding="utf-8")
     assert f"{defaults['export_parameter']} = " in notebook
+
+
+def test_fetch_data_and_train_share_the_data_volume_on_a_cluster(spec):
+    # S8: without a volume, train's pod starts with an empty cache and fetches the data again
+    # (offline: fails); the path fetch-data passes on exists only in its own pod
+    executors = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name in ("exec-fetch-data", "exec-train"):
+        [mount] = executors[name]["pvcMount"]
+        assert mount["mountPath"] == pipelines.DATA_MOUNT, name
+        assert mount["pvcNameParameter"] == {"componentInputParameter": "data_volume"}, name
+    assert set(executors) == {"exec-fetch-data", "exec-train"}  # the others need no data
+    defaults = {n: p.get("defaultValue") for n, p in spec["root"]["inputDefinitions"][
+        "parameters"].items()}  # fmt: skip
+    assert defaults["data_dir"] == pipelines.DATA_DIR
+    assert defaults["data_dir"].startswith(pipelines.DATA_MOUNT + "/")  # the cache is on it
+    fetch = spec["root"]["dag"]["tasks"]["fetch-data"]["inputs"]["parameters"]
+    assert fetch["data_dir"] == {"componentInputParameter": "data_dir"}
+
+
+def test_train_can_have_gpus_tolerates_their_taint_and_has_a_deadline(spec):
+    train = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    assert int(train["activeDeadlineSeconds"]) == pipelines.TRAIN_TIMEOUT_S
+    assert train["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert "train_gpus" in resources["accelerator"]["resourceCount"]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["train_gpus"]["defaultValue"] == 0  # CPU unless asked
+
+
+def test_read_pipeline_takes_both_documents_and_refuses_other_yaml(tmp_path):
+    both = pipelines.read_pipeline(pipelines.committed_pipeline())
+    assert {"root", "components", "platforms"} <= set(both)
+    other = tmp_path / "deployment.yaml"
+    other.write_text("apiVersion: apps/v1\nkind: Deployment\n")
+    with pytest.raises(ValueError, match="not a compiled KFP pipeline"):
+        pipelines.read_pipeline(other)
+    # a changed platform document is a difference
+    changed = copy.deepcopy(both)
+    changed["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"][
+        "activeDeadlineSeconds"] = "60"  # fmt: skip
+    assert pipelines.ir_differences(changed, both) == [
+        "platforms.kubernetes.deploymentSpec.executors.exec-train.activeDeadlineSeconds: "
+        f"'60' != '{pipelines.TRAIN_TIMEOUT_S}'"
+    ]
 
 
 def test_every_step_runs_the_labkit_image_without_installing_anything(spec):

@@ -24,11 +24,10 @@ from labkit.exercises import (
 
 
 def _compiled_spec() -> dict:
-    import yaml
-
     from labkit import paths
+    from labkit.pipelines import read_pipeline
 
-    return yaml.safe_load(paths.project_file(paths.PIPELINE_YAML).read_text())
+    return read_pipeline(paths.project_file(paths.PIPELINE_YAML))
 
 
 def _tasks_and_gated(spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
@@ -214,12 +213,15 @@ def _check_15_2(answer: Any, **context: Any) -> str:
 
 
 def _spec_from(answer: Any) -> dict:
-    import yaml
+    from labkit.pipelines import read_pipeline
 
     if isinstance(answer, (str, Path)):
         path = Path(answer)
         _need(path.is_file(), f"{path} is not a file: pass the compiled YAML's path or the dict.")
-        answer = yaml.safe_load(path.read_text())
+        try:
+            answer = read_pipeline(path)
+        except ValueError as error:
+            raise Fail(str(error)) from None
     if not isinstance(answer, Mapping) or "components" not in answer or "root" not in answer:
         raise Fail(
             "expected a compiled pipeline (the path of its YAML or the parsed dict), got "

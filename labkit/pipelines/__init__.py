@@ -8,11 +8,16 @@ validates its Kubernetes deployment. Each step is a lightweight Python component
 
 1. :func:`fetch_data` — ``labkit.datasets.fetch`` every data set the lesson needs into the
    labkit cache (hash-checked) and writes a ``Dataset`` artifact: a JSON manifest (cache folder,
-   files and bytes per data set). On a cluster the cache is a volume every step mounts; the
-   data (aclImdb: 50,000 small files, 229 MB) is not copied through the artifact store.
+   files and bytes per data set). On a cluster the cache is on a volume that this step and
+   ``train`` mount (the PersistentVolumeClaim ``data_volume`` at ``/labkit-data``, cache
+   ``/labkit-data/cache``: ``kfp.kubernetes.mount_pvc``); the data (aclImdb: 50,000 small
+   files, 229 MB) is not copied through the artifact store. The claim must exist in the run's
+   namespace: ReadWriteMany, or ReadWriteOnce when both steps land on one node.
 2. :func:`train` — runs the lesson notebook with papermill and the given parameters (the
    lesson's own defaults when empty), its export path pointed into the ``Model`` artifact;
    outputs the executed notebook and the metrics the lesson recorded (``labkit.record``).
+   It asks for ``train_gpus`` NVIDIA GPUs (0: CPU only; GPU nodes' ``nvidia.com/gpu`` taint is
+   tolerated) and is stopped after :data:`TRAIN_TIMEOUT_S` (``activeDeadlineSeconds``).
 3. :func:`evaluate` — ``labkit.runner.check_bars`` against the lesson's bars for a profile;
    outputs ``True`` when every bar is met. The pipeline continues under ``dsl.If(passed)``.
 4. :func:`export` — copies the model into the pipeline's model store (the output ``Model``
@@ -26,6 +31,10 @@ The components run in the labkit learner image (``docker/learner.Dockerfile``: l
 notebooks and the data registry), so they install nothing at run time
 (``install_kfp_package=False``: the image needs ``kfp`` itself). Component functions import
 what they use inside their body: KFP ships each function's source to its container.
+
+The images run as uid 1000: KFP v2's launcher writes to ``/gcs``, ``/minio`` and ``/s3``, which
+works for a non-root user only on a Kubeflow Pipelines backend with kubeflow/pipelines#10857
+(emptyDir mounts for those folders, 2024); use a backend released after it.
 
 Compile with ``python -m labkit.pipelines`` (writes ``k8s/pipelines/sentiment_pipeline.yaml``
 of the project, :func:`committed_pipeline`, the file to upload in the Kubeflow Pipelines UI;
@@ -45,11 +54,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kfp import compiler, dsl
+from kfp import compiler, dsl, kubernetes
 
 from labkit.files import atomic_path
 from labkit.pipelines.cli import main  # noqa: F401 (python -m labkit.pipelines)
 from labkit.pipelines.components import (
+    DATA_DIR,
+    DATA_MOUNT,
     IMAGE,
     IMAGE_NOTEBOOKS_DIR,
     SERVING_IMAGE,
@@ -59,9 +70,17 @@ from labkit.pipelines.components import (
     fetch_data,
     train,
 )
-from labkit.pipelines.ir import SDK_STAMPS, ir_differences, pipeline_tasks  # noqa: F401
+from labkit.pipelines.ir import (  # noqa: F401
+    SDK_STAMPS,
+    ir_differences,
+    pipeline_tasks,
+    read_pipeline,
+)
 
 PIPELINE_NAME = "labkit-sentiment"
+#: seconds the train step may run before Kubernetes stops it (lesson 08's full profile took
+#: 709-1,191 s on 2 CPU cores; a GPU is faster)
+TRAIN_TIMEOUT_S = 4 * 3600
 
 __all__ = [
     "IMAGE",
@@ -74,6 +93,7 @@ __all__ = [
     "export",
     "fetch_data",
     "pipeline_tasks",
+    "read_pipeline",
     "run_locally",
     "sentiment_pipeline",
     "train",
@@ -102,8 +122,11 @@ def sentiment_pipeline(
     replicas: int = 2,
     gpus: int = 1,
     namespace: str = "labkit",
+    data_volume: str = "labkit-data",
+    data_dir: str = DATA_DIR,
+    train_gpus: int = 0,
 ):
-    data_task = fetch_data(names=datasets).set_display_name("data")
+    data_task = fetch_data(names=datasets, data_dir=data_dir).set_display_name("data")
     train_task = (
         train(
             notebook=notebook,
@@ -116,7 +139,15 @@ def sentiment_pipeline(
         .set_cpu_request("2")
         .set_memory_request("4G")
         .set_memory_limit("8G")
+        .set_accelerator_type("nvidia.com/gpu")
+        .set_accelerator_limit(train_gpus)
     )
+    # the data cache is a volume both steps mount (kfp.local ignores these settings)
+    for task in (data_task, train_task):
+        kubernetes.mount_pvc(task, pvc_name=data_volume, mount_path=DATA_MOUNT)
+    kubernetes.add_toleration(train_task, key="nvidia.com/gpu", operator="Exists",
+                              effect="NoSchedule")  # fmt: skip
+    kubernetes.set_timeout(train_task, TRAIN_TIMEOUT_S)
     eval_task = evaluate(
         notebook=notebook,
         notebooks_dir=notebooks_dir,
@@ -196,7 +227,8 @@ def run_locally(
 
     Args:
         pipeline_root: a folder for the run's artifacts (created).
-        **arguments: pipeline parameters, e.g. ``notebooks_dir=...``, ``parameters={...}``.
+        **arguments: pipeline parameters, e.g. ``notebooks_dir=...``, ``parameters={...}``
+            (``data_dir`` defaults to ``""`` here: labkit's own data cache).
 
     Returns:
         The run's folder under ``pipeline_root`` (one sub-folder per task, holding its
@@ -207,6 +239,7 @@ def run_locally(
     """
     from kfp import local
 
+    arguments.setdefault("data_dir", "")  # labkit's own cache here, not the cluster's volume
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())

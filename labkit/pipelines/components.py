@@ -22,8 +22,13 @@ IMAGE = "ghcr.io/labkit-org/labkit-learner:0.1.0"
 IMAGE_NOTEBOOKS_DIR = "/opt/labkit/notebooks"
 # The serving image (docker/serving.Dockerfile) the deployment runs.
 SERVING_IMAGE = "ghcr.io/labkit-org/labkit-serving:0.1.0"
+# Where fetch-data and train mount the data volume (a PersistentVolumeClaim), and the cache on it.
+DATA_MOUNT = "/labkit-data"
+DATA_DIR = f"{DATA_MOUNT}/cache"
 
 __all__ = [
+    "DATA_DIR",
+    "DATA_MOUNT",
     "IMAGE",
     "IMAGE_NOTEBOOKS_DIR",
     "SERVING_IMAGE",
@@ -36,13 +41,15 @@ __all__ = [
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def fetch_data(names: list, data: Output[Dataset]):
+def fetch_data(names: list, data: Output[Dataset], data_dir: str = ""):
     """Fetch and verify data sets into the labkit cache; write a JSON manifest of them.
 
     Args:
         names: registry names (``datasets/registry.yaml``), e.g. ``["aclimdb"]``.
         data: output artifact: ``{"data_dir": ..., "datasets": {name: {"path", "files",
             "bytes"}}}`` as JSON.
+        data_dir: the cache folder to fill (``LABKIT_DATA_DIR``): on a cluster a folder on the
+            volume the train step also mounts; ``""`` (default): labkit's own (a local run).
 
     Raises:
         labkit.datasets.DataUnavailableError: offline without the file in cache or mirror.
@@ -50,6 +57,8 @@ def fetch_data(names: list, data: Output[Dataset]):
     import json
     import os
 
+    if data_dir:
+        os.environ["LABKIT_DATA_DIR"] = data_dir  # before labkit reads it
     from labkit import datasets
 
     if not names:

@@ -1,9 +1,11 @@
 """Reading compiled pipelines (KFP's IR YAML): what changed between two, and the task graph.
 
-:func:`ir_differences` compares a fresh compilation with the committed file, ignoring the SDK's
-version stamp (``python -m labkit.pipelines --check``, ``tests/test_pipelines.py``);
-:func:`pipeline_tasks` gives each task and the tasks it waits for (lesson 15 draws it). Both read
-the YAML only: no KFP needed.
+:func:`read_pipeline` reads a compiled file as one dict: KFP writes the pipeline spec and, when
+tasks carry Kubernetes settings (``kfp.kubernetes``: volumes, tolerations, timeouts), a second
+YAML document ``platforms: {kubernetes: ...}``. :func:`ir_differences` compares a fresh
+compilation with the committed file, ignoring the SDK's version stamp (``python -m
+labkit.pipelines --check``, ``tests/test_pipelines.py``); :func:`pipeline_tasks` gives each
+task and the tasks it waits for (lesson 15 draws it). All read the YAML only: no KFP needed.
 """
 
 from __future__ import annotations
@@ -13,10 +15,37 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SDK_STAMPS", "ir_differences", "pipeline_tasks"]
+__all__ = ["SDK_STAMPS", "ir_differences", "pipeline_tasks", "read_pipeline"]
 
 #: top-level IR fields that record which SDK compiled the file, not what the pipeline does
 SDK_STAMPS = ("sdkVersion",)
+
+
+def read_pipeline(path: str | os.PathLike) -> dict[str, Any]:
+    """A compiled pipeline file as one dict: the pipeline spec, plus ``platforms`` when the
+    file has KFP's platform document (the Kubernetes settings of its tasks).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a compiled pipeline (no ``root`` and ``components``), or
+            has a document that is not a mapping.
+    """
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8")
+    spec: dict[str, Any] = {}
+    for document in yaml.safe_load_all(text):
+        if document is None:
+            continue
+        if not isinstance(document, Mapping):
+            raise ValueError(f"{path}: a YAML document that is not a mapping: {_short(document)}")
+        spec.update(document)
+    if "root" not in spec or "components" not in spec:
+        raise ValueError(
+            f"{path} is not a compiled KFP pipeline (no root and components): compile one with "
+            "kfp.compiler.Compiler().compile(pipeline, package_path=...)"
+        )
+    return spec
 
 
 def ir_differences(
@@ -28,7 +57,8 @@ def ir_differences(
 
     A KFP patch release (2.17.0 → 2.17.3) rewrites ``sdkVersion: kfp-2.17.x`` and nothing else;
     that is no change to the pipeline, so it is not reported. Everything else is: tasks,
-    components, executors (images, commands, the components' source), parameters.
+    components, executors (images, commands, the components' source), parameters, and the
+    Kubernetes settings of the platform document (``platforms``).
 
     Args:
         compiled, committed: IR YAML files or their parsed documents.
@@ -38,12 +68,9 @@ def ir_differences(
         One line per difference, ``"deploymentSpec.executors.exec-train.container.image:
         'a' != 'b'"``; empty when the pipelines are the same.
     """
-    import yaml
 
     def load(spec):
-        if isinstance(spec, Mapping):
-            return dict(spec)
-        return yaml.safe_load(Path(spec).read_text(encoding="utf-8")) or {}
+        return dict(spec) if isinstance(spec, Mapping) else read_pipeline(spec)
 
     left, right = load(compiled), load(committed)
     for stamp in SDK_STAMPS:
@@ -85,7 +112,7 @@ def pipeline_tasks(spec: Mapping[str, Any]) -> dict[str, set[str]]:
     else in the group waits for what the group waits for (as the Kubeflow UI draws it).
 
     Args:
-        spec: the compiled pipeline, e.g. ``yaml.safe_load(committed_pipeline().read_text())``.
+        spec: the compiled pipeline, e.g. ``read_pipeline(committed_pipeline())``.
 
     Returns:
         ``{task: {upstream task, ...}}``, e.g. ``{"train": {"fetch-data"}, ...}``.

@@ -16,9 +16,9 @@ ALL_TASKS = {"fetch-data", "train", "evaluate", "export", "deploy"}
 
 
 def _spec():
-    import yaml
+    from labkit.pipelines import read_pipeline
 
-    return yaml.safe_load((REPO / "k8s" / "pipelines" / "sentiment_pipeline.yaml").read_text())
+    return read_pipeline(REPO / "k8s" / "pipelines" / "sentiment_pipeline.yaml")
 
 
 def _smoke_bars_always(metrics, profile):
