@@ -403,6 +403,26 @@ def test_cli_without_cluster_renders_validates_and_exits_0(tmp_path):
     assert by_kind(objects, "Deployment")["metadata"]["namespace"] == "ml"
 
 
+def test_cli_renders_the_gpu_node_selection_of_the_cluster_kind(tmp_path):
+    output = tmp_path / "rendered.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "deploy", "--overlay", "gpu", "--image", IMAGE,
+         "--gpu-nodes", "aks", "--render-only", "--output", str(output)],
+        capture_output=True, text=True, timeout=120, env=no_cluster_env(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pod = by_kind(list(yaml.safe_load_all(output.read_text())), "Deployment")["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.azure.com/accelerator": "nvidia"}
+    assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in (
+        pod["spec"]["tolerations"]
+    )
+    wrong = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "deploy", "--image", IMAGE, "--gpu-nodes", "gpu"],
+        capture_output=True, text=True, timeout=120, env=no_cluster_env(tmp_path),
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "gpu-operator" in wrong.stderr  # argparse lists the kinds
+
+
 def test_cli_reports_bad_manifests_with_exit_1(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "labkit.cli", "deploy", "--overlay", "gpu", "--image", IMAGE,

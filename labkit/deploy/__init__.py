@@ -79,11 +79,12 @@ from labkit.deploy.manifests import GPU as GPU
 from labkit.deploy.manifests import ClusterError, ManifestError
 from labkit.deploy.manifests import served_model_name as served_model_name
 from labkit.deploy.policy import policy_problems
-from labkit.deploy.rendering import OVERLAYS, render
+from labkit.deploy.rendering import GPU_NODES, OVERLAYS, render
 from labkit.deploy.validation import validate
 
 __all__ = [
     "OVERLAYS",
+    "GPU_NODES",
     "ManifestError",
     "ClusterError",
     "ApplyResult",

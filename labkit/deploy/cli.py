@@ -19,7 +19,7 @@ import yaml
 
 from labkit.deploy.cluster import NOT_APPLIED, ApplyResult, ClusterError, apply, load_cluster
 from labkit.deploy.manifests import DEFAULT_MODEL_NAME, ManifestError, _where
-from labkit.deploy.rendering import OVERLAYS, render
+from labkit.deploy.rendering import GPU_NODES, OVERLAYS, render
 from labkit.deploy.validation import validate
 from labkit.files import atomic_write
 from labkit.runtime import KUBERNETES_VERSION
@@ -42,6 +42,7 @@ def run(
     gpus: int = 1,
     namespace: str = "labkit",
     model_name: str = "sentiment",
+    gpu_nodes: str = "gpu-operator",
     kubernetes_version: str = KUBERNETES_VERSION,
     timeout: float = 600.0,
     output: str | os.PathLike | None = None,
@@ -55,7 +56,7 @@ def run(
     ``rendered and validated, not applied`` and returns with ``applied=False``.
 
     Args:
-        overlay, image, replicas, gpus, namespace, model_name: see :func:`render`.
+        overlay, image, replicas, gpus, namespace, model_name, gpu_nodes: see :func:`render`.
         kubernetes_version: for :func:`validate`.
         timeout: for :func:`apply`.
         output: also write the rendered YAML there (atomically), e.g. for ``kubectl apply -f``.
@@ -66,8 +67,8 @@ def run(
         ManifestError, ValueError: from :func:`render` / :func:`validate`.
         ClusterError: from :func:`apply`.
     """
-    objects = render(overlay, image=image, replicas=replicas, gpus=gpus,
-                     namespace=namespace, model_name=model_name)  # fmt: skip
+    objects = render(overlay, image=image, replicas=replicas, gpus=gpus, namespace=namespace,
+                     model_name=model_name, gpu_nodes=gpu_nodes)  # fmt: skip
     validate(objects, kubernetes_version)
     kinds = ", ".join(_where(o) for o in objects)
     log(f"rendered {len(objects)} objects ({kinds}); valid for Kubernetes "
@@ -104,6 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="create --namespace if it is missing (needs the cluster-wide right to)",
     )
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
+    parser.add_argument(
+        "--gpu-nodes",
+        choices=GPU_NODES,
+        default="gpu-operator",
+        help="how GPU pods find GPU nodes on your cluster (gpu, kserve; see deploy.render)",
+    )
     parser.add_argument("--kubernetes-version", default=KUBERNETES_VERSION)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the rollout")
     parser.add_argument("--output", help="also write the rendered YAML to this file")
@@ -122,6 +129,7 @@ def main(args: argparse.Namespace) -> int:
             gpus=args.gpus,
             namespace=args.namespace,
             model_name=args.model_name,
+            gpu_nodes=args.gpu_nodes,
             kubernetes_version=args.kubernetes_version,
             timeout=args.timeout,
             output=args.output,
