@@ -76,11 +76,12 @@ test: $(STAMP)
 	cat build/test-slow.log; \
 	if [ $$main != 0 ] || [ $$slow_status != 0 ]; then exit 1; fi
 
-# The edit-test loop: every test but the lesson runs (marker notebook) and the image and fresh
-# environment builds, two-process training (marker slow). It still starts real servers (KServe,
-# MLflow) and real subprocesses (the labkit command, kubectl), so it takes minutes: one test
-# file per core at a time (pytest-xdist, --dist loadfile: a file's servers start once), about
-# 3-4 minutes on 2 cores, 6.5 in one process.
+# The edit-test loop: every test but the lesson runs (marker notebook) and those marked slow
+# (image and fresh-environment builds, two TensorFlow processes, a load test, a TensorFlow
+# process for a single test). It still starts real servers (KServe, MLflow) and real
+# subprocesses (notebook kernels, kubectl), so it takes minutes: one test file per core at a
+# time (pytest-xdist, --dist loadfile: a file's servers start once), 2 min 50 s to 3 min on
+# 2 cores, about 5.5 in one process.
 FAST := -m "not slow and not notebook" -p no:cacheprovider
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(FAST) -n 2 --dist loadfile

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 
-from labkit import runner
+from labkit import cli, runner
 
 TINY = [
     ("code", "import labkit\nlabkit.setup(quiet=True)"),
@@ -174,21 +174,20 @@ def test_unknown_notebook_and_profile_are_named(tmp_path, tiny_curriculum):
         runner.run(profile="fast", curriculum=path, out_dir=tmp_path)
 
 
-def test_cli_run_exit_codes(tiny_curriculum, tmp_path):
+def test_cli_run_exit_codes(tiny_curriculum, tmp_path, capsys):
+    # in this process (labkit.cli.main is what the labkit script calls; the installed script
+    # itself is test_installed_labkit_command_runs_a_lesson_with_p's)
     def cli_run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "labkit.cli", "run", *args, "--out", str(tmp_path / "o")],
-            capture_output=True,
-            text=True,
-        )
+        code = cli.main(["run", *args, "--out", str(tmp_path / "o")])
+        return code, capsys.readouterr()
 
     path = tiny_curriculum({"ACCURACY": 0.95}, {"smoke": 0.9})
-    assert cli_run("--curriculum", str(path)).returncode == 0
+    assert cli_run("--curriculum", str(path))[0] == 0
     path = tiny_curriculum({"ACCURACY": 0.5}, {"smoke": 0.9})
-    missed = cli_run("--curriculum", str(path))
-    assert missed.returncode == 1 and "MISSED" in missed.stdout
-    unknown = cli_run("nope", "--curriculum", str(path))
-    assert unknown.returncode == 2 and "not in curriculum.yaml" in unknown.stderr
+    code, missed = cli_run("--curriculum", str(path))
+    assert code == 1 and "MISSED" in missed.out
+    code, unknown = cli_run("nope", "--curriculum", str(path))
+    assert code == 2 and "not in curriculum.yaml" in unknown.err
 
 
 def test_overrides_replace_the_profiles_parameters_and_are_recorded(tiny_curriculum, tmp_path):
@@ -293,6 +292,7 @@ def test_data_list_shows_each_data_set_with_where_it_would_come_from(tmp_path):
     assert " mirror " in rows["mnist"] and " download " in rows["aclimdb"], listing.stdout
 
 
+@pytest.mark.slow  # the installed command, which starts TensorFlow to list the devices
 def test_doctor_reports_versions_devices_and_the_data_folders(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "LABKIT_DATA_DIR": str(cache), "LABKIT_DATA_MIRROR": str(tmp_path)}

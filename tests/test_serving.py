@@ -367,6 +367,7 @@ def test_server_log_says_what_it_serves(server):
     assert "sees no GPU: the model runs on the CPU" in log  # this machine has none
 
 
+@pytest.mark.slow  # a TensorFlow server process of its own
 def test_a_server_that_requires_a_gpu_refuses_to_start_without_one(text_model):
     # what the GPU overlay's LABKIT_REQUIRE_GPU=1 does with a CPU image, or a pod without a GPU
     with pytest.raises(ServerStartError, match="LABKIT_REQUIRE_GPU=1") as caught:
@@ -516,6 +517,7 @@ def test_bad_requests_get_4xx_while_valid_traffic_stays_correct(server, expected
 # --- starting servers: several workers, errors -----------------------------------------------
 
 
+@pytest.mark.slow  # two server worker processes, each loading TensorFlow
 def test_two_worker_processes_serve_the_model(text_model, expected, tmp_path):
     # KServe pickles the model into each worker; a worker that loads it too early misses
     # KServe's 5 s liveness pings and is killed and restarted, over and over.

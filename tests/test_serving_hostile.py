@@ -471,6 +471,7 @@ def largest_accepted_request() -> list[str]:
     return reviews
 
 
+@pytest.mark.slow  # a load test: 32 clients against a server of its own
 def test_largest_request_beside_32_clients_stays_within_the_pods_memory_limit(
     server, memory_cgroup, reference, still_serving
 ):

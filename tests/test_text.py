@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 
 def test_standardize_review_lowercases_strips_html_breaks_controls_and_punctuation():
@@ -24,6 +25,7 @@ def test_standardize_review_lowercases_strips_html_breaks_controls_and_punctuati
     ]
 
 
+@pytest.mark.slow  # a fresh TensorFlow process
 def test_a_saved_text_model_loads_in_a_fresh_process_that_only_imports_labkit_text(tmp_path):
     import keras
 

@@ -275,6 +275,7 @@ def test_a_logging_failure_during_a_run_warns(store, monkeypatch):
 # --- labkit serve models:/NAME@ALIAS -----------------------------------------------------------
 
 
+@pytest.mark.slow  # an MLflow registry and a labkit serve process of its own
 def test_labkit_serve_a_registered_model_by_alias(store, tmp_path):
     import requests
 
