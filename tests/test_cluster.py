@@ -394,3 +394,54 @@ def test_kubeconfig_is_found_and_used(fake_api, tmp_path, monkeypatch):
     Path(kubeconfig).write_text("clusters: [")  # broken YAML: a clear error, not "no cluster"
     with pytest.raises(deploy.ClusterError, match="does not load"):
         deploy.load_cluster()
+
+
+def _point_kubeconfig_at(fake, tmp_path, monkeypatch):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+        "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+    }))  # fmt: skip
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+
+def test_cli_rollback_and_delete_name_what_they_did_and_what_does_not_fit(
+    tmp_path, monkeypatch, capsys
+):
+    """labkit deploy --rollback / --delete: the objects by overlay, namespace and model name."""
+    from labkit import cli
+
+    def labkit_deploy(*args):
+        code = cli.main(["deploy", *args])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    code, out = labkit_deploy("--overlay", "cpu", "--namespace", "ml")  # no --image
+    assert code == 2 and "--image is needed to deploy" in out, out
+    code, out = labkit_deploy("--to-revision", "1", "--delete")
+    assert code == 2 and "--to-revision goes with --rollback" in out, out
+    with pytest.raises(SystemExit):  # argparse: not both
+        cli.main(["deploy", "--rollback", "--delete"])
+    capsys.readouterr()
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    code, out = labkit_deploy("--delete", "--namespace", "ml")
+    assert code == 1 and "no cluster configured" in out, out
+
+    with FakeKubernetesAPI(kserve=True) as fake:
+        _point_kubeconfig_at(fake, tmp_path, monkeypatch)
+        assert labkit_deploy("--image", IMAGE, "--namespace", "ml", "--timeout", "30")[0] == 0
+        code, out = labkit_deploy("--rollback", "--to-revision", "5", "--namespace", "ml")
+        assert code == 1 and "revision 5 not found (kept: [1, 2])" in out, out
+        code, out = labkit_deploy("--rollback", "--namespace", "ml")
+        assert code == 0 and "Deployment ml/sentiment to revision 1" in out, out
+        code, out = labkit_deploy("--overlay", "kserve", "--rollback", "--namespace", "ml")
+        assert code == 1 and "no Deployment" in out and "again with --image" in out, out
+        code, out = labkit_deploy("--delete", "--namespace", "ml")
+        assert code == 0 and "deleted: Deployment ml/sentiment" in out, out
+        code, out = labkit_deploy("--delete", "--namespace", "ml")
+        assert code == 0 and "nothing to delete in namespace ml" in out, out

@@ -14,7 +14,9 @@ pinned to a major version, the triggers each workflow promises, and no credentia
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = REPO / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.yml")) + sorted(WORKFLOWS_DIR.glob("*.yaml"))
 BIN = Path(sys.executable).parent
-EXPECTED = {"test.yml", "weekly.yml", "release.yml"}
+EXPECTED = {"test.yml", "weekly.yml", "release.yml", "cluster.yml"}
 
 
 def actionlint() -> str:
@@ -207,3 +209,114 @@ def test_release_workflow_pushes_the_serving_image_on_version_tags():
     # The model the image copies in is trained (and held to its bars) before the build.
     assert "MODEL=build/models/sentiment_lstm.keras" in build["with"]["build-args"]
     assert "08_lstm_sentiment.ipynb --profile full" in run_text(document)
+
+
+# --- cluster.yml: the serving path on a kind cluster ----------------------------------------
+
+
+def _job_env(document: dict) -> dict[str, str]:
+    (job,) = document["jobs"].values()
+    return {**document.get("env", {}), **job.get("env", {})}
+
+
+def _shell_lines(step: dict) -> list[str]:
+    """The step's shell lines, continuation lines (trailing backslash) joined."""
+    return re.sub(r"\\\n\s*", " ", step.get("run", "")).splitlines()
+
+
+def _labkit_deploy_commands(document: dict) -> list[list[str]]:
+    """Every `labkit deploy` line of the workflow as argv, the job's env variables filled in."""
+    env = _job_env(document)
+    commands = []
+    for step in steps(document):
+        for line in _shell_lines(step):
+            line = line.strip()
+            if line.startswith(".venv/bin/labkit deploy"):
+                filled = re.sub(r"\$\{?(\w+)\}?", lambda m: env[m.group(1)], line)
+                commands.append(shlex.split(filled))
+    return commands
+
+
+def test_cluster_workflow_deploys_lesson_08s_smoke_model_on_kind():
+    document = by_name("cluster.yml")
+    assert {"pull_request", "schedule", "workflow_dispatch"} <= set(document["on"])
+    text = run_text(document)
+    curriculum = yaml.safe_load((REPO / "notebooks" / "curriculum.yaml").read_text())
+    (lesson,) = [x for x in curriculum["lessons"] if x["notebook"] == "08_lstm_sentiment.ipynb"]
+    model = lesson["smoke"]["EXPORT_PATH"].removeprefix("../")  # relative to notebooks/
+    assert "labkit run notebooks/08_lstm_sentiment.ipynb --profile smoke" in text
+    assert f"--build-arg MODEL={model}" in text and "-f docker/serving.Dockerfile" in text
+    assert any(ref.startswith("helm/kind-action@") for ref in uses(document))
+    assert re.search(r'kind load docker-image "\$IMAGE:ci-1" "\$IMAGE:ci-2"', text)
+    order = ["labkit run notebooks/08", "docker build", "--image \"$IMAGE:ci-1\"", "port-forward",
+             "--image \"$IMAGE:ci-2\"", "--rollback", "--delete"]  # fmt: skip
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions), dict(zip(order, positions, strict=True))
+    (cleanup,) = [s for s in steps(document) if "--delete" in s.get("run", "")]
+    assert "!cancelled()" in cleanup["if"]  # also after a failed rollout
+
+
+def test_cluster_workflows_labkit_deploy_lines_run_against_a_fake_api_server(tmp_path, monkeypatch):
+    from fake_kubernetes import FakeKubernetesAPI
+
+    from labkit import cli
+    from labkit.deploy import cluster
+
+    document = by_name("cluster.yml")
+    env = _job_env(document)
+    commands = _labkit_deploy_commands(document)
+    actions = [next((a for a in ("--rollback", "--delete") if a in c), "apply") for c in commands]
+    assert actions == ["apply", "apply", "--rollback", "--delete"], commands
+    monkeypatch.setattr(cluster.time, "sleep", lambda seconds: None)
+    monkeypatch.chdir(tmp_path)  # --output build/cluster/...
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with FakeKubernetesAPI(namespaces=("default",)) as fake:  # the workflow creates its own
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kind-labkit",
+            "clusters": [{"name": "kind", "cluster": {"server": fake.url}}],
+            "users": [{"name": "kind", "user": {"token": "fake-token"}}],
+            "contexts": [{"name": "kind-labkit", "context": {"cluster": "kind", "user": "kind"}}],
+        }))  # fmt: skip
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        for argv in commands:
+            assert argv[0].endswith("/labkit") and argv[1] == "deploy", argv
+            assert cli.main(argv[1:]) == 0, argv
+        applied_images = [
+            r["body"]["spec"]["template"]["spec"]["containers"][0]["image"]
+            for r in fake.requests
+            if r["content_type"] == "application/apply-patch+yaml"
+            and r["body"]["kind"] == "Deployment"
+            and "dryRun" not in r["query"]
+        ]
+        assert applied_images == [f"{env['IMAGE']}:ci-1", f"{env['IMAGE']}:ci-2"]
+        rollbacks = [r for r in fake.requests if r["content_type"] == "application/json-patch+json"]
+        assert len(rollbacks) == 1 and rollbacks[0]["path"].endswith(
+            f"/namespaces/{env['NAMESPACE']}/deployments/{env['MODEL_NAME']}"
+        )
+        left = [p for p in fake.objects if f"/namespaces/{env['NAMESPACE']}/" in p]
+        assert left == [], f"--delete left {left}"
+    assert (tmp_path / "build" / "cluster" / "sentiment-cpu.yaml").is_file()
+
+
+def test_cluster_workflows_prediction_check_accepts_a_prediction_and_refuses_an_error(tmp_path):
+    (step,) = [s for s in steps(by_name("cluster.yml")) if "port-forward" in s.get("run", "")]
+    (check,) = [line.strip() for line in _shell_lines(step) if line.strip().startswith("python3")]
+    argv = shlex.split(check)
+    assert argv[-1] == "build/cluster/prediction.json"  # what curl wrote
+    answers = {
+        "served": ({"predictions": [{"label": "positive", "probability": 0.93,
+                                     "probabilities": {"negative": 0.07, "positive": 0.93}},
+                                    {"label": "negative", "probability": 0.8,
+                                     "probabilities": {"negative": 0.8, "positive": 0.2}}]},
+                   0),
+        "one answer for two reviews": ({"predictions": [{"label": "positive",
+                                                         "probability": 0.9}]}, 1),
+        "an error body": ({"error": "model not ready"}, 1),
+        "no label": ({"predictions": [{"probability": 0.9}, {"probability": 0.1}]}, 1),
+    }  # fmt: skip
+    for name, (answer, expected) in answers.items():
+        path = tmp_path / "prediction.json"
+        path.write_text(json.dumps(answer))
+        result = subprocess.run([sys.executable, *argv[1:-1], str(path)], capture_output=True)
+        assert result.returncode == expected, (name, result.stderr.decode()[-500:])
