@@ -33,6 +33,7 @@ __all__ = [
     "CURRICULUM",
     "REGISTRY",
     "K8S_SERVING",
+    "K8S_TRAINING",
     "SERVING_DOCKERFILE",
     "PIPELINE_YAML",
     "Project",
@@ -51,6 +52,8 @@ CURRICULUM = Path("notebooks") / "curriculum.yaml"
 REGISTRY = Path("datasets") / "registry.yaml"
 #: the kustomize tree labkit.deploy renders (base, overlays/cpu, overlays/gpu, kserve)
 K8S_SERVING = Path("k8s") / "serving"
+#: the training Jobs (single-gpu, multi-worker), rendered by labkit.deploy.render_training
+K8S_TRAINING = Path("k8s") / "training"
 #: the serving image's Dockerfile, copied into build contexts (labkit.deploy.build_context)
 SERVING_DOCKERFILE = Path("docker") / "serving.Dockerfile"
 #: the compiled Kubeflow pipeline (labkit.pipelines), committed for upload to a cluster

@@ -300,6 +300,51 @@ def test_gpu_node_selection_per_kind_of_cluster(overlay, gpu_nodes):
         deploy.render(overlay, image=IMAGE, gpu_nodes="nvidia")
 
 
+@pytest.mark.parametrize("job", sorted(rendering.TRAINING_JOBS))
+@pytest.mark.parametrize("gpu_nodes", rendering.GPU_NODES)
+def test_training_jobs_find_the_gpu_nodes_the_serving_pods_find(job, gpu_nodes):
+    """S6 for training: the Jobs of k8s/training/ follow --gpu-nodes as the gpu overlay does."""
+    learner = "registry.example.com/team/labkit-learner-gpu:0.3.0"
+    objects = deploy.render_training(job, image=learner, namespace="team-a", gpu_nodes=gpu_nodes)
+    deploy.validate(objects)
+    assert {o["metadata"]["namespace"] for o in objects} == {"team-a"}
+    training = by_kind(objects, "Job")["spec"]["template"]["spec"]
+    serving = by_kind(deploy.render("gpu", image=IMAGE, gpu_nodes=gpu_nodes), "Deployment")
+    serving = serving["spec"]["template"]["spec"]
+    for field in ("nodeSelector", "affinity", "tolerations"):
+        assert training.get(field) == serving.get(field), field
+    (container,) = training["containers"]
+    assert container["image"] == learner and container["resources"]["limits"][GPU] == 1
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    served = {e["name"]: e.get("value") for e in serving["containers"][0]["env"]}
+    assert env.get("LD_LIBRARY_PATH") == served.get("LD_LIBRARY_PATH")  # GKE's driver path
+    assert (
+        training["restartPolicy"] == "Never" and training["automountServiceAccountToken"] is False
+    )
+
+
+def test_training_jobs_run_to_completion_within_a_deadline_and_refuse_bad_input():
+    single = by_kind(deploy.render_training("single-gpu"), "Job")["spec"]
+    multi = deploy.render_training("multi-worker")
+    spec = by_kind(multi, "Job")["spec"]
+    for job in (single, spec):
+        assert job["activeDeadlineSeconds"] > 0 and job["ttlSecondsAfterFinished"] > 0
+    # every worker at once, one index each, and no retry a running collective cannot take in
+    assert spec["completionMode"] == "Indexed" and spec["parallelism"] == spec["completions"]
+    assert spec["backoffLimit"] == 0
+    service = by_kind(multi, "Service")
+    assert service["spec"]["clusterIP"] == "None"  # headless: a DNS name per worker pod
+    assert spec["template"]["spec"]["subdomain"] == service["metadata"]["name"]
+    claim = by_kind(multi, "PersistentVolumeClaim")["spec"]
+    assert claim["accessModes"] == ["ReadWriteMany"] and claim["storageClassName"]
+    with pytest.raises(ValueError, match="single-gpu"):
+        deploy.render_training("two-gpu")
+    with pytest.raises(ValueError, match="gpu_nodes"):
+        deploy.render_training(gpu_nodes="nvidia")
+    with pytest.raises(ValueError, match="DNS label"):
+        deploy.render_training(namespace="Team A")
+
+
 def test_gpu_rollout_startup_probe_token_and_network_policy():
     """S9, S10, N3: maxSurge 0 on GPUs, startup probes, no API token, ingress on http only."""
     gpu = deploy.render("gpu", image=IMAGE, network_policy=True, namespace="ml")

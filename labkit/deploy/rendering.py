@@ -39,6 +39,12 @@ OVERLAYS = {"cpu": "overlays/cpu", "gpu": "overlays/gpu", "kserve": "kserve"}
 BASE_IMAGE = "labkit-serving"  # the placeholder image name in k8s/serving/base and kserve/
 #: how a pod finds GPU nodes, per kind of cluster (render(gpu_nodes=...)); see README "GPU nodes"
 GPU_NODES = ("gpu-operator", "gke", "eks", "aks", "any")
+#: training Job name -> (folder under k8s/training/, the Job's name in it)
+TRAINING_JOBS = {
+    "single-gpu": ("single-gpu", "sentiment-train"),
+    "multi-worker": ("multi-worker", "sentiment-multiworker"),
+}
+LEARNER_IMAGE = "labkit-learner-gpu"  # the placeholder image name in k8s/training/
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -69,12 +75,12 @@ def _split_image(image: str) -> dict[str, str]:
     return fields
 
 
-def _overlay_image_names(folder: Path) -> list[str]:
+def _overlay_image_names(folder: Path, placeholder: str = BASE_IMAGE) -> list[str]:
     """The image names the overlay's objects carry: the placeholder and what it is renamed to."""
-    names = [BASE_IMAGE]
+    names = [placeholder]
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text()) or {}
     for entry in kustomization.get("images", []):
-        if entry.get("name") == BASE_IMAGE and entry.get("newName"):
+        if entry.get("name") == placeholder and entry.get("newName"):
             names.append(entry["newName"])
     return names
 
@@ -300,11 +306,16 @@ def render(
         resources.append(
             paths.project_file(paths.K8S_SERVING, "networkpolicy", "kustomization.yaml").parent
         )
+    if patches:
+        kustomization["patches"] = patches
+    return _kustomize(kustomization, resources, f"overlay {overlay!r}")
+
+
+def _kustomize(kustomization: dict, resources: list[Path], what: str) -> list[dict]:
+    """``kubectl kustomize`` of a temporary kustomization that references ``resources``."""
     kubectl = _kubectl()
     with tempfile.TemporaryDirectory(prefix="labkit-render-") as tmp:
         kustomization["resources"] = [os.path.relpath(r, tmp) for r in resources]
-        if patches:
-            kustomization["patches"] = patches
         (Path(tmp) / "kustomization.yaml").write_text(
             yaml.safe_dump(kustomization, sort_keys=False)
         )
@@ -312,7 +323,7 @@ def render(
             [kubectl, "kustomize", tmp], capture_output=True, text=True, timeout=120
         )
     if result.returncode != 0:
-        raise ManifestError(f"kubectl kustomize of overlay {overlay!r}: {result.stderr.strip()}")
+        raise ManifestError(f"kubectl kustomize of {what}: {result.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
@@ -369,3 +380,69 @@ def _knative_operations(pod_path: str) -> list[dict]:
         {"op": "add", "path": f"{container}/runAsGroup", "value": 10001},
         {"op": "add", "path": f"{container}/seccompProfile", "value": {"type": "RuntimeDefault"}},
     ]  # fmt: skip
+
+
+def render_training(
+    job: str = "single-gpu",
+    *,
+    image: str | None = None,
+    namespace: str = "labkit",
+    gpu_nodes: str = "gpu-operator",
+) -> list[dict]:
+    """Render a training Job of ``k8s/training/``: lesson 08 trained on the cluster's GPUs.
+
+    ``"single-gpu"``: a Job whose one pod runs lesson 08 with papermill on one GPU and writes
+    the model and the executed notebook to a PersistentVolumeClaim. ``"multi-worker"``: an
+    Indexed Job of two pods, one GPU each, that find each other through a headless Service and
+    train with ``tf.distribute.MultiWorkerMirroredStrategy`` (``TF_CONFIG`` built from
+    ``JOB_COMPLETION_INDEX``); its shared claim needs a ReadWriteMany storage class
+    (``k8s/training/multi-worker/storage-class.yaml`` says which ones).
+
+    Args:
+        job: a key of :data:`TRAINING_JOBS`.
+        image: the GPU learner image (docker/learner-gpu.Dockerfile); default: the one the
+            kustomization names.
+        namespace: the namespace (a DNS label).
+        gpu_nodes: how the pods find GPU nodes, as for :func:`render` (:data:`GPU_NODES`).
+
+    Returns:
+        The objects as dicts, in kustomize's order (what ``kubectl apply -k`` would send).
+
+    Raises:
+        ValueError: an unknown job or gpu_nodes, a bad image or namespace.
+        FileNotFoundError, ManifestError: as for :func:`render`.
+
+    Upstream: Jobs and Indexed Jobs
+    (https://kubernetes.io/docs/concepts/workloads/controllers/job/), TensorFlow's multi-worker
+    training (https://www.tensorflow.org/tutorials/distribute/multi_worker_with_keras).
+    """
+    if job not in TRAINING_JOBS:
+        raise ValueError(f"job {job!r}: choose one of {sorted(TRAINING_JOBS)}")
+    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
+        raise ValueError(
+            f"namespace {namespace!r}: must be a DNS label (lower-case letters, digits and '-', "
+            "at most 63 characters, starting and ending with a letter or digit)"
+        )
+    if gpu_nodes not in GPU_NODES:
+        raise ValueError(f"gpu_nodes {gpu_nodes!r}: choose one of {list(GPU_NODES)}")
+    from labkit import paths
+
+    folder_name, job_name = TRAINING_JOBS[job]
+    folder = paths.project_file(paths.K8S_TRAINING, folder_name, "kustomization.yaml").parent
+    kustomization: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": namespace,
+    }
+    if image is not None:
+        fields = _split_image(image)
+        kustomization["images"] = [
+            {"name": name, **fields} for name in _overlay_image_names(folder, LEARNER_IMAGE)
+        ]
+    operations = _gpu_node_operations(gpu_nodes, "/spec/template/spec")
+    if operations:
+        kustomization["patches"] = [{
+            "target": {"kind": "Job", "name": job_name},
+            "patch": yaml.safe_dump(operations, sort_keys=False),
+        }]  # fmt: skip
+    return _kustomize(kustomization, [folder], f"training job {job!r}")
