@@ -78,10 +78,10 @@ test: $(STAMP)
 
 # The edit-test loop: every test but the lesson runs (marker notebook) and those marked slow
 # (image and fresh-environment builds, two TensorFlow processes, a load test, a TensorFlow
-# process for a single test). It still starts real servers (KServe, MLflow) and real
-# subprocesses (notebook kernels, kubectl), so it takes minutes: one test file per core at a
-# time (pytest-xdist, --dist loadfile: a file's servers start once), 2 min 50 s to 3 min on
-# 2 cores, about 5.5 in one process.
+# process for a single test, the shortcut answers of the exercise checks that train models).
+# It still starts real servers (KServe, MLflow) and real subprocesses (notebook kernels,
+# kubectl), so it takes minutes: one test file per core at a time (pytest-xdist, --dist
+# loadfile: a file's servers start once), about 2.5 minutes on 2 cores, 5 in one process.
 FAST := -m "not slow and not notebook" -p no:cacheprovider
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(FAST) -n 2 --dist loadfile

@@ -166,8 +166,16 @@ WRONG = {**WRONG_01_07, **wrong_answers_08_11.WRONG, **wrong_answers_12_15.WRONG
 
 
 SHORTCUTS = shortcut_answers.collect()
+# Checks that train Keras models on their answers (several seconds each): their shortcut cases
+# run in the slow lane (make test), their wrong-type and wrong-answer cases in both.
+TRAINING_CHECKS = {"06.4", "08.1", "08.3", "13.3"}
 SHORTCUT_CASES = [
-    (exercise_id, index)
+    pytest.param(
+        exercise_id,
+        index,
+        id=f"{exercise_id}-{index}",
+        marks=[pytest.mark.slow] if exercise_id in TRAINING_CHECKS else [],
+    )
     for exercise_id in sorted(SHORTCUTS)
     for index in range(len(SHORTCUTS[exercise_id]))
 ]
@@ -238,9 +246,7 @@ def test_every_registered_check_has_two_shortcut_answers_here():
     assert not unknown, f"shortcut answers for unregistered ids: {unknown}"
 
 
-@pytest.mark.parametrize(
-    ("exercise_id", "index"), SHORTCUT_CASES, ids=[f"{i}-{n}" for i, n in SHORTCUT_CASES]
-)
+@pytest.mark.parametrize(("exercise_id", "index"), SHORTCUT_CASES)
 def test_shortcut_answer_fails_with_a_hint_and_no_solution(exercise_id, index, capsys):
     shortcut = SHORTCUTS[exercise_id][index]
     answer, context = shortcut.make()

@@ -548,6 +548,7 @@ def test_largest_request_beside_32_clients_stays_within_the_pods_memory_limit(
 # --- a model that fails: an id in the answer, the traceback in the log -----------------------
 
 
+@pytest.mark.slow  # a TensorFlow server process of its own
 def test_a_failing_model_answers_with_an_id_and_logs_the_traceback(tmp_path):
     """An Embedding looked up with an id outside its table: TensorFlow raises (without XLA,
     which would clamp the id instead), and its message is the graph's stack."""
