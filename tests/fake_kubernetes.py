@@ -422,6 +422,19 @@ class FakeKubernetesAPI:
         self.server.shutdown()
         self.server.server_close()
 
+    def write_kubeconfig(self, path, context: str = "fake"):
+        """A kubeconfig at ``path`` whose current context is this server (bearer token)."""
+        from pathlib import Path
+
+        path = Path(path)
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": context, "cluster": {"server": self.url}}],
+            "users": [{"name": context, "user": {"token": "fake-token"}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        }))  # fmt: skip
+        return path
+
     def api_client(self):
         from kubernetes import client
 

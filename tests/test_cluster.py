@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 from fake_kubernetes import CONTROLLER, FakeKubernetesAPI
 
 from labkit import deploy
@@ -377,13 +376,7 @@ def test_rollback_and_delete_against_fake_api(fake_api):
 
 def test_kubeconfig_is_found_and_used(fake_api, tmp_path, monkeypatch):
     """A kubeconfig that points at the fake API server: load_cluster and deploy.run use it."""
-    kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": fake_api.url}}],
-        "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }))  # fmt: skip
+    kubeconfig = fake_api.write_kubeconfig(tmp_path / "config")
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}{os.pathsep}{kubeconfig}")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     api_client = deploy.load_cluster()
@@ -397,14 +390,7 @@ def test_kubeconfig_is_found_and_used(fake_api, tmp_path, monkeypatch):
 
 
 def _point_kubeconfig_at(fake, tmp_path, monkeypatch):
-    kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
-        "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }))  # fmt: skip
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(fake.write_kubeconfig(tmp_path / "config")))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
 
 

@@ -271,13 +271,7 @@ def test_cluster_workflows_labkit_deploy_lines_run_against_a_fake_api_server(tmp
     monkeypatch.chdir(tmp_path)  # --output build/cluster/...
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with FakeKubernetesAPI(namespaces=("default",)) as fake:  # the workflow creates its own
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "kind-labkit",
-            "clusters": [{"name": "kind", "cluster": {"server": fake.url}}],
-            "users": [{"name": "kind", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": "kind-labkit", "context": {"cluster": "kind", "user": "kind"}}],
-        }))  # fmt: skip
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", context="kind-labkit")
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         for argv in commands:
             assert argv[0].endswith("/labkit") and argv[1] == "deploy", argv
