@@ -75,6 +75,22 @@ def _split_image(image: str) -> dict[str, str]:
     return fields
 
 
+def _check_dns_label(label: str, value: object) -> None:
+    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{label} {value!r}: must be a DNS label (lower-case letters, digits and '-', "
+            "at most 63 characters, starting and ending with a letter or digit)"
+        )
+
+
+def _check_gpu_nodes(gpu_nodes: str) -> None:
+    if gpu_nodes not in GPU_NODES:
+        raise ValueError(
+            f"gpu_nodes {gpu_nodes!r}: choose one of {list(GPU_NODES)} (the kind of GPU nodes "
+            "your cluster has: GPU Operator, GKE, EKS, AKS, or any node with nvidia.com/gpu)"
+        )
+
+
 def _overlay_image_names(folder: Path, placeholder: str = BASE_IMAGE) -> list[str]:
     """The image names the overlay's objects carry: the placeholder and what it is renamed to."""
     names = [placeholder]
@@ -151,12 +167,8 @@ def render(
     """
     if overlay not in OVERLAYS:
         raise ValueError(f"overlay {overlay!r}: choose one of {sorted(OVERLAYS)}")
-    for label, value in (("namespace", namespace), ("model_name", model_name)):
-        if not isinstance(value, str) or not _DNS_LABEL.match(value):
-            raise ValueError(
-                f"{label} {value!r}: must be a DNS label (lower-case letters, digits and '-', "
-                "at most 63 characters, starting and ending with a letter or digit)"
-            )
+    _check_dns_label("namespace", namespace)
+    _check_dns_label("model_name", model_name)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise ValueError(f"replicas {replicas!r}: must be an integer >= 1")
     if isinstance(gpus, bool) or not isinstance(gpus, int) or (overlay != "cpu" and gpus < 1):
@@ -164,11 +176,7 @@ def render(
             f"gpus {gpus!r}: must be an integer >= 1 for the {overlay} overlay "
             "(for a server without GPU use overlay='cpu')"
         )
-    if gpu_nodes not in GPU_NODES:
-        raise ValueError(
-            f"gpu_nodes {gpu_nodes!r}: choose one of {list(GPU_NODES)} (the kind of GPU nodes "
-            "your cluster has: GPU Operator, GKE, EKS, AKS, or any node with nvidia.com/gpu)"
-        )
+    _check_gpu_nodes(gpu_nodes)
     mode = KSERVE_MODES.get(kserve_mode)
     if mode is None:
         raise ValueError(
@@ -418,13 +426,8 @@ def render_training(
     """
     if job not in TRAINING_JOBS:
         raise ValueError(f"job {job!r}: choose one of {sorted(TRAINING_JOBS)}")
-    if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
-        raise ValueError(
-            f"namespace {namespace!r}: must be a DNS label (lower-case letters, digits and '-', "
-            "at most 63 characters, starting and ending with a letter or digit)"
-        )
-    if gpu_nodes not in GPU_NODES:
-        raise ValueError(f"gpu_nodes {gpu_nodes!r}: choose one of {list(GPU_NODES)}")
+    _check_dns_label("namespace", namespace)
+    _check_gpu_nodes(gpu_nodes)
     from labkit import paths
 
     folder_name, job_name = TRAINING_JOBS[job]
