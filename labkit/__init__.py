@@ -24,7 +24,7 @@ from typing import Any
 from labkit.record import record
 
 __version__ = "0.1.0"
-__all__ = ["setup", "record", "device_report", "__version__"]
+__all__ = ["setup", "record", "device_report", "memory_report", "__version__"]
 
 _SUBMODULES = {
     "browser",
@@ -77,8 +77,29 @@ def _plot_style() -> None:
     )
 
 
+def memory_report() -> str:
+    """``memory: 2.0 GiB limit`` (a container's or Binder's limit), or the RAM when none is set.
+
+    A lesson that holds more than the limit is killed part-way ("kernel restarting"), so the
+    device line says what the session has (:func:`labkit.runtime.memory_limit_mib`).
+    """
+    from labkit.runtime import memory_limit_mib
+
+    try:
+        limit = memory_limit_mib()
+    except ValueError as error:  # a wrong $MEM_LIMIT must not stop the lesson
+        return f"memory: UNKNOWN ({error})"
+    if limit is not None:
+        return f"memory: {limit / 1024:.1f} GiB limit"
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return "memory: no limit"
+    return f"memory: {ram:.1f} GiB, no limit"
+
+
 def device_report() -> str:
-    """One line: labkit, Python, TensorFlow/Keras versions, compute devices and data source.
+    """One line: labkit, Python, TensorFlow/Keras versions, compute devices, memory, data source.
 
     TensorFlow is only asked about devices when the lesson has already imported it (importing it
     costs about 5 s, and lessons such as clustering do not need it).
@@ -95,6 +116,7 @@ def device_report() -> str:
         parts += [f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}", device]
     else:
         parts.append(f"CPU ({os.cpu_count()} cores); TensorFlow not imported")
+    parts.append(memory_report())
     try:
         mirror = datasets.mirror_dir()
     except datasets.DataError as error:  # a wrong LABKIT_DATA_MIRROR must not stop the lesson
