@@ -5,7 +5,7 @@ PROFILE ?= smoke
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.labkit-installed
 
-.PHONY: lab test test-fast test-shuffled run data lint doctor clean help bench bench-soak image learner-image mlflow lock lock-export
+.PHONY: lab test test-fast test-shuffled run data lint doctor clean help bench bench-soak bench-memory image learner-image mlflow lock lock-export
 
 help:
 	@echo "make lab                 set up .venv and open JupyterLab on notebooks/"
@@ -16,6 +16,7 @@ help:
 	@echo "make data                pre-fetch every data set the curriculum uses"
 	@echo "make bench               serving benchmark, labkit.serving vs Flask (bench/results/)"
 	@echo "make bench-soak          32 clients for 5 minutes: errors and server memory per minute"
+	@echo "make bench-memory LESSONS='07 08'  full profiles inside Binder's 2 GiB (root, cgroup v1)"
 	@echo "make mlflow              MLflow UI (experiment tracking) at http://127.0.0.1:5000"
 	@echo "make image               build the serving image offline with buildah and check it (root)"
 	@echo "make learner-image       build the learner (JupyterHub) image offline and run lessons in it"
@@ -112,6 +113,12 @@ bench: $(STAMP)
 # requests/s, p99, errors and the server's memory (goal: zero errors, memory within 5%).
 bench-soak: $(STAMP)
 	$(BIN)/python bench/serving/soak.py
+
+# Lessons in their full profile inside a 2 GiB memory cgroup, as on mybinder.org (bench/README.md);
+# LESSONS= lesson numbers or notebooks, default all (hours on 2 cores). Needs root and cgroup v1.
+LESSONS ?=
+bench-memory: $(STAMP)
+	$(BIN)/python bench/memory.py $(LESSONS)
 
 # The serving image without a registry: debootstrapped Debian base, wheels from a host-side pip
 # download, buildah bud --isolation chroot, then its server is run and asked (docker/build-image.sh).
