@@ -48,7 +48,7 @@ COMPARISONS = {
 }
 # What curriculum.yaml's top-level `resources` may limit, measured by ResourceMonitor.
 RESOURCES = {
-    "peak_memory_mb": "highest resident memory of the kernel and its children, MiB",
+    "peak_memory_mb": "highest memory (PSS) of the kernel and its children together, MiB",
 }
 
 
@@ -85,7 +85,7 @@ class Lesson:
     smoke: Mapping[str, Any]
     bars: tuple[Bar, ...]
     full: Mapping[str, Any] = field(default_factory=dict)
-    # limits on what a run may use, e.g. peak_memory_mb <= 2000 in smoke (Binder's 2 GB)
+    # limits on what a run may use, e.g. peak_memory_mb <= 1900 in smoke and full (Binder's 2 GB)
     resource_bars: tuple[Bar, ...] = ()
 
     @property
@@ -292,7 +292,7 @@ def check_bars(lesson: Lesson, metrics: Mapping[str, float], profile: str) -> li
 
 def check_resources(lesson: Lesson, usage: Mapping[str, float], profile: str) -> list[Check]:
     """Compare what a run used (e.g. ``{"peak_memory_mb": 1530.2}``) with curriculum.yaml's
-    ``resources`` limits for a profile. Smoke runs must fit mybinder.org's 2 GB of memory."""
+    ``resources`` limits for a profile. Smoke and full runs must fit mybinder.org's 2 GB."""
     return _check(lesson.resource_bars, usage, profile)
 
 

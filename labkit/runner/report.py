@@ -40,7 +40,7 @@ class LessonResult:
     output: str | None = None
     html: str | None = None
     cpu_seconds: float | None = None  # user + system CPU time of the kernel and its children
-    peak_memory_mb: float | None = None  # highest resident memory (RSS) they held together
+    peak_memory_mb: float | None = None  # highest memory (PSS, MiB) they held together
 
     @property
     def ok(self) -> bool:
