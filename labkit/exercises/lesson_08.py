@@ -55,7 +55,7 @@ def _reviews(context: Mapping[str, Any]) -> tuple[Any, np.ndarray]:
 
 
 def _binary_accuracy(model: Any, inputs: Any, labels: np.ndarray) -> float:
-    p = np.asarray(model.predict(inputs, batch_size=512, verbose=0), dtype=float).ravel()
+    p = np.asarray(model.predict(inputs, batch_size=128, verbose=0), dtype=float).ravel()
     _need(p.size == len(labels), "the model must output one probability per review.")
     return float(np.mean((p > 0.5) == labels))
 
