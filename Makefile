@@ -14,7 +14,7 @@ help:
 	@echo "make test-shuffled       the fast lane in a random order (SEED=N repeats one order)"
 	@echo "make run PROFILE=smoke   execute the curriculum into build/<profile>/ (smoke|full)"
 	@echo "make data                pre-fetch every data set the curriculum uses"
-	@echo "make bench               serving benchmark, labkit.serving vs Flask (bench/results/)"
+	@echo "make bench               serving benchmark: labkit.serving vs Flask, FastAPI, Ray Serve; limit; plot"
 	@echo "make bench-soak          32 clients for 5 minutes: errors and server memory per minute"
 	@echo "make bench-memory LESSONS='07 08'  full profiles inside Binder's 2 GiB (root, cgroup v1)"
 	@echo "make mlflow              MLflow UI (experiment tracking) at http://127.0.0.1:5000"
@@ -104,8 +104,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check labkit tests notebooks
 	$(BIN)/ruff format --check labkit tests notebooks
 
-# Requests/s and latency of the served sentiment model (bench/README.md); its Flask baseline is
-# in the dev lock (the "bench" group of pyproject.toml).
+# The served sentiment model against its peers and its in-process limit (bench/README.md); Flask
+# and FastAPI are in the dev lock, Ray Serve gets its own env in build/bench/envs/ray; needs wrk.
 bench: $(STAMP)
 	$(BIN)/python bench/serving/bench.py
 
