@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import json
 import re
 import shutil
@@ -273,6 +274,27 @@ def test_keras_model_serves_a_numeric_softmax_model_in_process(tmp_path):
         asyncio.run(model(bad))
 
 
+def test_new_event_loop_is_the_kind_asked_for(monkeypatch):
+    from labkit.serving.app import new_event_loop
+
+    loop = new_event_loop("asyncio")
+    assert isinstance(loop, asyncio.BaseEventLoop) and type(loop).__module__.startswith("asyncio")
+    loop.close()
+    if importlib.util.find_spec("uvloop") is not None:
+        for kind in ("auto", "uvloop"):
+            loop = new_event_loop(kind)
+            assert type(loop).__module__.startswith("uvloop")
+            loop.close()
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where uvloop is not installed
+    loop = new_event_loop("auto")
+    assert type(loop).__module__.startswith("asyncio")
+    loop.close()
+    with pytest.raises(ModuleNotFoundError):
+        new_event_loop("uvloop")
+    with pytest.raises(ValueError, match="auto, asyncio or uvloop"):
+        new_event_loop("trio")
+
+
 def test_micro_batcher_joins_concurrent_requests_and_isolates_failures():
     from labkit.serving.model import MicroBatcher
 
@@ -364,6 +386,10 @@ def test_server_log_says_what_it_serves(server):
     assert "model 'sentiment'" in log and "sigmoid ['negative', 'positive']" in log
     assert "XLA on (after the text layer" in log
     assert "Uvicorn running on http://127.0.0.1:" in log
+    # the loop --event-loop auto picks: uvloop where installed (with KServe on Linux and macOS)
+    has_uvloop = importlib.util.find_spec("uvloop") is not None
+    assert f"Event loop: {'uvloop' if has_uvloop else 'asyncio'}" in log
+    assert "uvicorn.access" in log and '"POST /v1/models/sentiment' in log  # the access log is on
     assert "sees no GPU: the model runs on the CPU" in log  # this machine has none
 
 

@@ -166,6 +166,13 @@ def still_serving(server, reference):
     )
 
 
+def test_no_access_log_means_no_line_per_request(server, still_serving):
+    for _ in range(3):
+        server.client.predict(REVIEWS)
+    log = server.logs(tail=None)
+    assert "Uvicorn running on" in log and "uvicorn.access" not in log, log[-2000:]
+
+
 # --- the document, and fuzzing every route from it -------------------------------------------
 
 

@@ -45,6 +45,7 @@ warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
 
 __all__ = [
     "ModelServer",
+    "new_event_loop",
     "RESTServerWithLimits",
     "PayloadLimitMiddleware",
     "RemovedRoutesMiddleware",
@@ -194,6 +195,11 @@ class RESTServerWithLimits(_RESTServer):
         install_openapi(app, models, self.max_payload_bytes)
         if not self.config.access_log:  # also KServe's two timing lines per request
             logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+            # uvicorn reads config.access_log only in Config.__init__ (where KServe left it on):
+            # its protocol logs a request where the uvicorn.access logger has a handler.
+            access = logging.getLogger("uvicorn.access")
+            access.handlers = []
+            access.propagate = False
         # TensorFlow, Keras and KServe leave ~600k long-lived objects; a full garbage collection
         # walks them all (0.2-0.7 s on 2 cores) and would stall the requests in flight. Freeze
         # them: Python's collector skips frozen objects (runs in every --workers process).
@@ -344,6 +350,42 @@ class ModelServer(kserve.ModelServer):
                 max_payload_bytes=self.max_payload_bytes,
             )
             self.servers.append(self._grpc_server.start(self.max_threads))
-        self.setup_event_loop()
-        self.register_signal_handler()
-        asyncio.run(self._serve())
+        # KServe 0.21 runs its servers with asyncio.run (the stock event loop, whatever
+        # --event_loop says) after setting an executor on another loop; here the loop that
+        # serves is the one --event_loop names and the one configured.
+        loop = new_event_loop(self.event_loop)
+        kserve.logging.logger.info("Event loop: %s", type(loop).__module__.split(".")[0])
+        asyncio.set_event_loop(loop)
+        try:
+            self.setup_event_loop()
+            self.register_signal_handler()
+            loop.run_until_complete(self._serve())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind``, as uvicorn's ``--loop`` chooses: ``"uvloop"``, ``"asyncio"``,
+    or ``"auto"`` (uvloop where it is installed, as it is with KServe on Linux and macOS, else
+    asyncio's).
+
+    uvloop (libuv) answers small HTTP requests with less CPU per request than asyncio's
+    selector loop, and writes to a socket without releasing the GIL, so the event loop does not
+    wait for the model's thread after every answer it sends.
+
+    Raises:
+        ModuleNotFoundError: ``kind="uvloop"`` and uvloop is not installed.
+        ValueError: another ``kind``.
+    """
+    if kind not in ("auto", "asyncio", "uvloop"):
+        raise ValueError(f"event loop must be auto, asyncio or uvloop, not {kind!r}")
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ModuleNotFoundError:
+            if kind == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

@@ -155,6 +155,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--max-payload-bytes)",
     )
     parser.add_argument(
+        "--event-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="the server's event loop, as uvicorn's --loop: auto (uvloop where installed, as "
+        "it is with KServe on Linux and macOS, else asyncio's), uvloop or asyncio",
+    )
+    parser.add_argument(
         "--no-access-log",
         action="store_true",
         help="no log lines per request (uvicorn's access log, KServe's timing trace)",
@@ -209,6 +216,7 @@ def serve(
     grpc_port: int | None = None,
     access_log: bool = True,
     jit: bool = True,
+    event_loop: str = "auto",
 ) -> None:
     """Load the model and serve it until SIGINT/SIGTERM. Blocks: from a notebook use
     :func:`labkit.serving.start_server`, which runs this in a child process.
@@ -226,6 +234,8 @@ def serve(
         grpc_port: also serve KServe's gRPC v2 there (default: no gRPC).
         access_log: log one line per request.
         jit: compile the model with XLA where possible (see ``KerasModel``).
+        event_loop: ``"auto"``, ``"uvloop"`` or ``"asyncio"`` (see
+            :func:`labkit.serving.app.new_event_loop`).
 
     Raises:
         labkit.serving.exceptions.ModelLoadError: the model cannot be loaded or served, or
@@ -269,6 +279,7 @@ def serve(
         host=host,
         max_payload_bytes=max_payload_bytes,
         access_log=access_log,
+        event_loop=event_loop,
     )
     server.start([model])
 
@@ -334,6 +345,7 @@ def run(args: argparse.Namespace) -> int:
             grpc_port=args.grpc_port,
             access_log=not args.no_access_log,
             jit=not args.no_jit,
+            event_loop=args.event_loop,
         )
     except ModelLoadError as error:
         print(f"labkit.serving: {error}", file=sys.stderr)
