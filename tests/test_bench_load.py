@@ -143,9 +143,23 @@ def test_closed_loop_with_wrk_posts_the_bodies_and_reports_the_rate():
     server, received = serve(0.002, threaded=True)
     try:
         url = f"http://127.0.0.1:{server.server_port}/predict"
-        row = load.closed_loop(url, BODIES, clients=2, seconds=1, warmup=1)
+        probes: list[float] = []
+
+        def server_cpu_seconds() -> float:  # the test's server runs in this process
+            probes.append(time.process_time())
+            return probes[-1]
+
+        row = load.closed_loop(
+            url, BODIES, clients=2, seconds=1, warmup=1, server_cpu_seconds=server_cpu_seconds
+        )
     finally:
         server.shutdown()
+    # read before and after the measured run only, and divided by the requests it answered
+    assert len(probes) == 2
+    answered = row["requests_per_s"] * row["seconds"]
+    expected_ms = 1000 * (probes[1] - probes[0]) / answered
+    assert row["server_cpu_ms_per_request"] == pytest.approx(expected_ms, abs=1e-3)
+    assert row["server_cpu_ms_per_request"] > 0
     assert row["errors"] == 0 and row["requests"] > 50
     assert {b["instances"][0] for b in received} == {f"review {i}" for i in range(5)}
     # two clients, 2 ms each plus overhead: under 1,000 requests/s, wrk's count matches ours

@@ -322,6 +322,45 @@ def test_micro_batcher_joins_concurrent_requests_and_isolates_failures():
     assert max(calls) <= 8
 
 
+def test_micro_batcher_waits_for_half_the_last_call_at_most_half_its_time():
+    """After a call of 8 requests, a lone request waits for company (the closed-loop clients
+    of that call come back) until 4 requests are queued, or half the call's duration has
+    passed; a lone request after a lone call runs at once."""
+    from labkit.serving.model import MicroBatcher
+
+    calls = []
+    call_seconds = 0.1
+
+    def fn(batch):
+        calls.append(len(batch))
+        time.sleep(call_seconds)
+        return {"out": batch}
+
+    async def timed(batcher, request):
+        start = time.perf_counter()
+        await batcher(request)
+        return time.perf_counter() - start
+
+    async def scenario():
+        batcher = MicroBatcher(fn, max_batch_size=16)
+        one = np.zeros((1, 1))
+        await asyncio.gather(*(batcher(one) for _ in range(8)))  # the first call: 8 at once
+        # a lone request, then 3 more 20 ms later: they go together, before the deadline
+        first = asyncio.ensure_future(timed(batcher, one))
+        await asyncio.sleep(0.02)
+        await asyncio.gather(first, *(timed(batcher, one) for _ in range(3)))
+        waited_alone = await timed(batcher, one)  # after a call of 4: waits, then runs alone
+        not_waited = await timed(batcher, one)  # after a call of 1: runs at once
+        batcher.close()
+        return first.result(), waited_alone, not_waited
+
+    joined, waited_alone, not_waited = asyncio.run(scenario())
+    assert calls == [8, 4, 1, 1]
+    assert 0.02 <= joined - call_seconds < call_seconds / 2  # waited for company, not longer
+    assert waited_alone - call_seconds >= call_seconds / 2 * 0.9  # half the last call's time
+    assert not_waited - call_seconds < call_seconds / 4  # no wait: nothing to wait for
+
+
 def test_micro_batcher_cuts_a_large_request_into_model_batches():
     """A request of more than max_batch_size instances never reaches the model in one call,
     and the other clients' requests are answered between its parts."""

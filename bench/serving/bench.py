@@ -207,7 +207,12 @@ def measure_server(
         closed = []
         for clients in levels:
             before, counters = os.getloadavg()[0], batch_counters(port)
-            row = {"server": label, **load.closed_loop(url, bodies, clients, seconds)}
+            row = {
+                "server": label,
+                **load.closed_loop(
+                    url, bodies, clients, seconds, server_cpu_seconds=lambda: cpu_seconds(process)
+                ),
+            }
             after = batch_counters(port)
             if counters and after and after[1] > counters[1]:
                 # includes wrk's warm-up run: the batches formed at this concurrency
@@ -220,7 +225,8 @@ def measure_server(
             log(
                 f"  closed loop {clients:>3} clients: {row['requests_per_s']:7.1f} req/s, "
                 f"p50 {row['p50_ms']:7.1f} ms, p99 {row['p99_ms']:7.1f} ms, "
-                f"{row['errors']} errors{batch}"
+                f"{row['errors']} errors{batch}, "
+                f"server CPU {row['server_cpu_ms_per_request']:.2f} ms per request"
             )
             closed.append(row)
         opened = []
@@ -241,6 +247,26 @@ def measure_server(
         return closed, opened
     finally:
         stop(process)
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """CPU seconds (user + system) used so far by the server and every process it started
+    (Ray's raylet, GCS and replicas); processes that exited meanwhile are not counted."""
+    import psutil
+
+    try:
+        root = psutil.Process(process.pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for member in family:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -352,7 +378,8 @@ def measure_limit(model_path: Path, texts: list[str], seconds: float) -> list[di
         else:
             log(
                 f"  limit, {row['graph']:<11} batch {row['batch_size']:>2}: "
-                f"{row['reviews_per_s']:7.1f} reviews/s, {row['ms_per_call']:6.2f} ms per call"
+                f"{row['reviews_per_s']:7.1f} reviews/s, {row['ms_per_call']:6.2f} ms per call, "
+                f"{row['cores_busy']:.2f} cores busy"
             )
     return rows
 

@@ -23,7 +23,8 @@ import numpy as np
 
 def measure(call, reviews: list[str], batch_size: int, seconds: float) -> dict:
     """Call ``call`` on batches of ``batch_size`` reviews (cycling through ``reviews``) for
-    ``seconds`` after a 1 s warm-up; reviews/s and ms per call (mean and 99th percentile)."""
+    ``seconds`` after a 1 s warm-up; reviews/s, ms per call (mean and 99th percentile) and the
+    CPU cores the process kept busy meanwhile (CPU time / wall time)."""
     batches = [
         np.array([[r] for r in reviews[i : i + batch_size]], dtype=object)
         for i in range(0, len(reviews) - batch_size + 1, batch_size)
@@ -32,6 +33,7 @@ def measure(call, reviews: list[str], batch_size: int, seconds: float) -> dict:
     while time.perf_counter() < warm_until:
         call(batches[0])
     times = []
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     stop_at = time.perf_counter() + seconds
     i = 0
     while time.perf_counter() < stop_at:
@@ -39,6 +41,7 @@ def measure(call, reviews: list[str], batch_size: int, seconds: float) -> dict:
         call(batches[i % len(batches)])
         times.append(time.perf_counter() - t0)
         i += 1
+    cores = (time.process_time() - cpu_start) / (time.perf_counter() - wall_start)
     total = sum(times)
     ordered = sorted(times)
     return {
@@ -47,6 +50,7 @@ def measure(call, reviews: list[str], batch_size: int, seconds: float) -> dict:
         "reviews_per_s": len(times) * batch_size / total,
         "ms_per_call": 1000 * total / len(times),
         "p99_ms_per_call": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "cores_busy": round(cores, 2),
     }
 
 

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LUA_SCRIPT = Path(__file__).with_name("wrk_requests.lua")
@@ -62,11 +63,18 @@ def parse_wrk(stdout: str) -> dict:
 
 
 def closed_loop(
-    url: str, bodies: list[bytes], clients: int, seconds: float, warmup: float = 2.0
+    url: str,
+    bodies: list[bytes],
+    clients: int,
+    seconds: float,
+    warmup: float = 2.0,
+    server_cpu_seconds: Callable[[], float] | None = None,
 ) -> dict:
     """``clients`` connections in a closed loop for ``seconds`` after a discarded ``warmup`` run,
     measured by wrk. ``url`` is the predict URL; ``bodies`` the JSON bodies sent in turn (one
-    line each, no newlines inside). Raises FileNotFoundError when wrk is not installed."""
+    line each, no newlines inside). With ``server_cpu_seconds`` (the server's CPU seconds so
+    far), called before and after the measured run, the row also gives the server's CPU
+    milliseconds per answered request. Raises FileNotFoundError when wrk is not installed."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise FileNotFoundError("wrk is not installed: apt-get install wrk")
@@ -75,7 +83,10 @@ def closed_loop(
     try:
         threads = min(clients, 2)
         rows = []
-        for duration in (warmup, seconds):
+        cpu = []
+        for run, duration in enumerate((warmup, seconds)):
+            if run == 1 and server_cpu_seconds is not None:
+                cpu.append(server_cpu_seconds())
             command = [
                 wrk,
                 f"-t{threads}",
@@ -91,7 +102,13 @@ def closed_loop(
             ]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             rows.append(parse_wrk(done.stdout))
-        return {"clients": clients, "generator": f"wrk -t{threads} -c{clients}", **rows[-1]}
+        row = {"clients": clients, "generator": f"wrk -t{threads} -c{clients}", **rows[-1]}
+        if cpu:
+            answered = max(1.0, row["requests_per_s"] * row["seconds"])
+            row["server_cpu_ms_per_request"] = round(
+                1000 * (server_cpu_seconds() - cpu[0]) / answered, 3
+            )
+        return row
     finally:
         Path(handle.name).unlink()
 
