@@ -295,6 +295,92 @@ def test_new_event_loop_is_the_kind_asked_for(monkeypatch):
         new_event_loop("trio")
 
 
+def test_v1_predict_middleware_answers_the_plain_case_and_hands_the_rest_to_kserve():
+    """V1PredictMiddleware calls the model for a plain JSON v1 predict; content types, bodies,
+    routes and errors it does not answer itself reach the app (KServe's route) unchanged."""
+    from labkit.serving.app import V1PredictMiddleware
+    from labkit.serving.exceptions import InvalidRequest, ModelFailed
+    from labkit.serving.protocol import BadRequest, RequestTooLarge
+
+    class FakeModel:
+        ready = True
+
+        def __init__(self):
+            self.calls = []
+            self.raises = None
+
+        async def __call__(self, payload, headers=None):
+            self.calls.append(payload)
+            if self.raises is not None:
+                raise self.raises
+            return {"predictions": [len(payload["instances"])]}, {"x-model": "fake"}
+
+    model = FakeModel()
+    app_bodies = []
+
+    async def app(scope, receive, send):  # stands in for FastAPI and KServe's routes
+        message = await receive()
+        app_bodies.append(message["body"])
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b"app"})
+
+    middleware = V1PredictMiddleware(app, models={"sentiment": model})
+
+    def post(path, body, content_type=b"application/json", headers=()):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "headers": [(b"content-type", content_type), *headers],
+        }
+        asyncio.run(middleware(scope, receive, send))
+        start, answer = sent
+        return start["status"], dict(start["headers"]), answer["body"]
+
+    good = json.dumps({"instances": ["a", "b"]}).encode()
+    status, headers, body = post("/v1/models/sentiment:predict", good)
+    assert (status, json.loads(body)) == (200, {"predictions": [2]})
+    assert headers[b"content-type"] == b"application/json" and headers[b"x-model"] == b"fake"
+    assert headers[b"content-length"] == str(len(body)).encode() and not app_bodies
+    # not for this middleware: the app gets the request, body included
+    for path, body_, content_type, extra in (
+        ("/v1/models/other:predict", good, b"application/json", ()),
+        ("/v2/models/sentiment/infer", good, b"application/json", ()),
+        ("/v1/models/sentiment:predict", good, b"text/plain", ()),
+        ("/v1/models/sentiment:predict", good, b"application/json", [(b"ce-id", b"1")]),
+        ("/v1/models/sentiment:predict", b"[1, 2]", b"application/json", ()),
+        ("/v1/models/sentiment:predict", b"{not json", b"application/json", ()),
+    ):
+        calls = len(model.calls)
+        assert post(path, body_, content_type, extra)[0] == 299, (path, body_, content_type)
+        assert app_bodies[-1] == body_ and len(model.calls) == calls
+    # errors: bad requests and model failures answered as the error handlers answer them ...
+    model.raises = InvalidRequest(RequestTooLarge("Too many instances: at most 2."))
+    status, _, body = post("/v1/models/sentiment:predict", good)
+    answer = json.loads(body)
+    assert status == 413 and answer["error"] == "Too many instances: at most 2."
+    assert re.fullmatch("[0-9a-f]{12}", answer["id"])
+    model.raises = ModelFailed("0123456789ab")
+    status, _, body = post("/v1/models/sentiment:predict", good)
+    assert status == 500 and json.loads(body)["id"] == "0123456789ab"
+    assert "Traceback" not in body.decode()
+    # ... anything else goes to KServe's route, with the body
+    model.raises = RuntimeError("unexpected")
+    bodies_before = len(app_bodies)
+    assert post("/v1/models/sentiment:predict", good)[0] == 299
+    assert app_bodies[bodies_before:] == [good]
+    model.raises = InvalidRequest(BadRequest("x"))
+    assert post("/v1/models/sentiment:predict", good)[0] == 400
+
+
 def test_micro_batcher_joins_concurrent_requests_and_isolates_failures():
     from labkit.serving.model import MicroBatcher
 

@@ -1,9 +1,17 @@
-"""Benchmark labkit.serving against the book's Flask + ``model.predict`` server.
+"""Benchmark labkit.serving against the servers a team would pick instead, and the model's limit.
 
-Both servers serve the same sentiment model on 127.0.0.1, one after the other; a load generator
-(threads with keep-alive ``http.client`` connections, one review per request) keeps 1, 8 and 32
-requests in flight for a fixed time and records requests/s and the latency percentiles. Prints a
-table and writes ``bench/results/serving.json``. Run it with ``make bench``.
+Five servers serve the same sentiment model on 127.0.0.1, one after the other, each alone on the
+machine: Flask + ``model.predict`` (the book's recipe, ``flask_app.py``), FastAPI + uvicorn
+calling the compiled model per request (``fastapi_app.py``), Ray Serve with ``@serve.batch``
+(``ray_app.py``, in an environment of its own), and ``python -m labkit.serving`` with and
+without batching. First, the model's own limit: reviews/s computed in-process at batch sizes
+1, 8, 32 and 64, no HTTP (``limit.py``). Then per server: a closed loop (``wrk``, 1, 8 and 32
+connections, each sending its next request when the answer arrives) and an open loop
+(``load.py``: requests sent at fixed arrival rates, stepping up until the server falls behind,
+latency measured from each request's scheduled send time, so a slow server shows in the
+percentiles). One review per request. Prints a table, writes ``bench/results/serving.json``
+and ``serving.png`` (requests/s and p99 against offered load, one line per server). Run it with
+``make bench``; bench/README.md describes the method and the numbers.
 
 The model: lesson 08's export ``build/models/sentiment_lstm.keras`` when it exists; otherwise a
 stand-in with the lesson's architecture (TextVectorization with ``labkit.text.standardize_review``,

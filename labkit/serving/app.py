@@ -11,9 +11,14 @@ changes make the server safe to expose:
 * **Its own OpenAPI document** at ``/openapi.json`` (:mod:`labkit.serving.openapi`), with the
   v1 request body, the model name, the limits and the error answers written in.
 
-Two performance details: with ``access_log=False`` KServe's per-request timing middleware (whose
-only output is a log line) is left out, and the objects alive at start-up are frozen out of the
-garbage collector's reach (``gc.freeze``), so a full collection does not stall requests.
+Performance details, each measured by ``make bench`` (bench/README.md): REST v1 predict requests
+go from the middleware stack straight to KServe's ``Model.__call__`` (:class:`V1PredictMiddleware`:
+FastAPI's routing and KServe's data plane cost about as much CPU as the rest of a one-review
+request); the server runs on uvloop where it is installed (:func:`new_event_loop`; KServe 0.21
+runs asyncio's loop whatever ``--event_loop`` says); with ``access_log=False`` uvicorn's access log
+and KServe's per-request timing middleware (whose only output is a log line) are left out; and
+the objects alive at start-up are frozen out of the garbage collector's reach (``gc.freeze``),
+so a full collection does not stall requests.
 Importing this module imports KServe; :func:`labkit.serving.server.serve` does it for you. It
 relies on KServe 0.21's ``ModelServer``/``RESTServer`` internals (tested with 0.21.0).
 """
@@ -26,10 +31,13 @@ import logging
 import warnings
 
 import grpc
+import orjson
 
-from labkit.serving.errors import install_error_handlers, json_response
+from labkit.serving.errors import error_body, install_error_handlers, json_response
+from labkit.serving.exceptions import InvalidRequest, ModelFailed
 from labkit.serving.kserve_shim import kserve  # imported with sys.argv hidden from its parser
 from labkit.serving.limits import DEFAULT_MAX_PAYLOAD_BYTES
+from labkit.serving.model import KerasModel
 from labkit.serving.openapi import install_openapi, is_removed
 
 # (attributes, not `from kserve... import`: kserve must be imported through its shim)
@@ -49,6 +57,7 @@ __all__ = [
     "RESTServerWithLimits",
     "PayloadLimitMiddleware",
     "RemovedRoutesMiddleware",
+    "V1PredictMiddleware",
 ]
 
 
@@ -154,6 +163,116 @@ def _is_json(headers: dict[bytes, bytes]) -> bool:
     return content_type in (b"", b"application/json") or content_type.endswith(b"+json")
 
 
+class V1PredictMiddleware:
+    """ASGI middleware: REST v1 ``POST /v1/models/<name>:predict`` for labkit's models, straight to
+    KServe's ``Model.__call__`` (preprocess, predict, postprocess, with KServe's Prometheus
+    latency histograms), without FastAPI's routing and KServe's data plane around it.
+
+    The routing, dependency solving, request and response objects of FastAPI and KServe's data
+    plane cost about as much CPU as the rest of a one-review request; on 2 cores that CPU is
+    taken from the model. Only the plain case is answered here: a model of ``models`` that is
+    ready, a JSON object body (content type ``application/json`` or none), no CloudEvent. Every
+    other request, and one whose answer is an error other than a bad request or a model failure
+    (which are answered as :mod:`labkit.serving.errors` answers them), goes to the app as before.
+    """
+
+    PREFIX, SUFFIX = "/v1/models/", ":predict"
+
+    def __init__(self, app, models: dict):
+        self.app = app
+        self.models = models
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not path.startswith(self.PREFIX)
+            or not path.endswith(self.SUFFIX)
+        ):
+            await self.app(scope, receive, send)
+            return
+        model = self.models.get(path[len(self.PREFIX) : -len(self.SUFFIX)])
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if (
+            model is None
+            or not model.ready
+            or content_type not in ("", "application/json")
+            or any(key.startswith("ce-") for key in headers)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:  # PayloadLimitMiddleware, outside this one, has bounded the body
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = None
+        if not isinstance(payload, dict) or "specversion" in payload:  # KServe says what is wrong
+            await self.app(scope, _replay(bytes(body), receive), send)
+            return
+        where = f"POST {path}"
+        try:
+            response, response_headers = await model(payload, headers=headers)
+        except InvalidRequest as error:
+            status = getattr(error, "status", 400)
+            await _send_json(send, status, error_body(status, str(error)[:2000], where=where))
+            return
+        except ModelFailed as error:
+            body_ = error_body(500, str(error), error_id=error.error_id, where=where)
+            await _send_json(send, 500, body_)
+            return
+        except Exception:  # noqa: BLE001 - anything else: KServe's route and our handlers
+            await self.app(scope, _replay(bytes(body), receive), send)
+            return
+        await _send_json(send, 200, response, response_headers)
+
+
+def _replay(body: bytes, receive):
+    """An ASGI ``receive`` that gives ``body`` once, then the client's own messages."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_json(send, status: int, content, headers: dict | None = None) -> None:
+    # the options of FastAPI's ORJSONResponse, which KServe's route answers with
+    body = orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    extra = [
+        (key.lower().encode("latin-1"), str(value).encode("latin-1"))
+        for key, value in (headers or {}).items()
+        if key.lower() not in ("content-length", "content-type")
+    ]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class RemovedRoutesMiddleware:
     """ASGI middleware: HTTP 404 for :data:`REMOVED_ROUTES`, before KServe's routes see them.
 
@@ -207,6 +326,13 @@ class RESTServerWithLimits(_RESTServer):
         gc.freeze()
 
     def _add_middlewares(self, app):
+        # added first, so it runs last: after the limits, and inside KServe's timing middleware
+        models = {
+            name: model
+            for name, model in self.dataplane.model_registry.get_models().items()
+            if isinstance(model, KerasModel)
+        }
+        app.add_middleware(V1PredictMiddleware, models=models)
         # KServe's middlewares time every request (two getrusage calls) for its trace log; without
         # the per-request logs they only cost CPU.
         if self.config.access_log:
