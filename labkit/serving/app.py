@@ -33,7 +33,7 @@ import warnings
 import grpc
 import orjson
 
-from labkit.serving.errors import error_body, install_error_handlers, json_response
+from labkit.serving.errors import error_body, install_error_handlers, json_response, send_json
 from labkit.serving.exceptions import InvalidRequest, ModelFailed
 from labkit.serving.kserve_shim import kserve  # imported with sys.argv hidden from its parser
 from labkit.serving.limits import DEFAULT_MAX_PAYLOAD_BYTES
@@ -123,16 +123,7 @@ class PayloadLimitMiddleware:
                     where,
                 )
                 return
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replay(bytes(body), receive), send)
 
     async def _drain(self, receive) -> None:
         drained = 0
@@ -259,18 +250,7 @@ async def _send_json(send, status: int, content, headers: dict | None = None) ->
         for key, value in (headers or {}).items()
         if key.lower() not in ("content-length", "content-type")
     ]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body, extra)
 
 
 class RemovedRoutesMiddleware:

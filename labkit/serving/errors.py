@@ -16,7 +16,7 @@ import sys
 from labkit.serving.exceptions import InvalidRequest, ModelFailed, log, new_error_id
 from labkit.serving.kserve_shim import kserve  # imported with sys.argv hidden from its parser
 
-__all__ = ["error_body", "json_response", "install_error_handlers"]
+__all__ = ["error_body", "json_response", "send_json", "install_error_handlers"]
 
 if not log.handlers:  # KServe's log format, on stderr like KServe's (also in --workers processes)
     _handler = logging.StreamHandler(sys.stderr)
@@ -57,8 +57,9 @@ def error_body(
     return {"error": message, "id": error_id}
 
 
-async def json_response(send, status: int, message: str, where: str = "") -> None:
-    body = json.dumps(error_body(status, message, where=where)).encode()
+async def send_json(send, status: int, body: bytes, headers=()) -> None:
+    """Send an ASGI answer: ``status``, the JSON ``body`` (bytes), its content type and length,
+    then ``headers`` (pairs of bytes)."""
     await send(
         {
             "type": "http.response.start",
@@ -66,11 +67,17 @@ async def json_response(send, status: int, message: str, where: str = "") -> Non
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def json_response(send, status: int, message: str, where: str = "") -> None:
+    """Send the error answer ``message`` (:func:`error_body`) and close the connection."""
+    body = json.dumps(error_body(status, message, where=where)).encode()
+    await send_json(send, status, body, [(b"connection", b"close")])
 
 
 def _where(request) -> str:
