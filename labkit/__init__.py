@@ -21,6 +21,7 @@ import random
 import sys
 from typing import Any
 
+from labkit import native_log
 from labkit.record import record
 
 __version__ = "0.1.0"
@@ -41,6 +42,11 @@ _SUBMODULES = {
     "tracking",
     "widgets",
 }
+
+# In a Jupyter kernel (a lesson), TensorFlow's C++ start-up notices would show in red under the
+# first cell that imports Keras: drop them from that import (labkit.native_log).
+if "ipykernel" in sys.modules:
+    native_log.quiet_tensorflow_startup()
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: lazy submodules
@@ -102,7 +108,10 @@ def device_report() -> str:
     """One line: labkit, Python, TensorFlow/Keras versions, compute devices, memory, data source.
 
     TensorFlow is only asked about devices when the lesson has already imported it (importing it
-    costs about 5 s, and lessons such as clustering do not need it).
+    costs about 5 s, and lessons such as clustering do not need it). The notices TensorFlow's C++
+    code writes when it finds no GPU ("failed call to cuInit") are dropped
+    (:mod:`labkit.native_log`): this line says it instead, and quotes CUDA's error where a GPU
+    driver is installed (``/dev/nvidiactl``) but CUDA did not start.
     """
     from labkit import datasets
 
@@ -111,8 +120,15 @@ def device_report() -> str:
         import keras
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
-        device = f"{len(gpus)} GPU" if gpus else f"CPU only ({os.cpu_count()} cores)"
+        with native_log.filtered_stderr() as notices:  # the first device query starts CUDA
+            gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            device = f"{len(gpus)} GPU"
+        else:
+            device = f"CPU only ({os.cpu_count()} cores, no GPU found: training runs on the CPU)"
+            cuda = [line.split("] ", 1)[-1] for line in notices if "cuInit" in line]
+            if cuda and os.path.exists("/dev/nvidiactl"):  # a GPU is there, but CUDA failed
+                device += f"; a GPU driver is installed but CUDA did not start: {cuda[0]}"
         parts += [f"TensorFlow {tf.__version__}", f"Keras {keras.__version__}", device]
     else:
         parts.append(f"CPU ({os.cpu_count()} cores); TensorFlow not imported")

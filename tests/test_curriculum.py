@@ -84,7 +84,26 @@ def test_lesson_smoke_run_meets_its_bars(lesson, repo, smoke_build, smoke_report
     assert result.checks and all(c.passed for c in result.checks), (
         f"{lesson.notebook} missed a bar (metric: value, comparison, bar): {report}"
     )
+    _assert_no_tensorflow_startup_notices(repo / "build" / "test-smoke" / result.output)
     print(f"{lesson.notebook}: {result.seconds:.1f} s, {result.peak_memory_mb:,.0f} MiB, {report}")
+
+
+def _assert_no_tensorflow_startup_notices(executed):
+    """No TensorFlow C++ notice in red under any cell: a learner's first sight (native_log)."""
+    import re
+
+    import nbformat
+
+    from labkit import native_log
+
+    notebook = nbformat.read(executed, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("name") != "stderr":
+                continue
+            for line in output.get("text", "").splitlines():
+                matched = any(re.search(p, line) for p in native_log.TENSORFLOW_STARTUP_NOTICES)
+                assert not matched, f"{executed.name} cell {index} shows TensorFlow's {line!r}"
 
 
 def test_lessons_12_to_14_serve_the_model_lesson_08_exports():
