@@ -99,10 +99,10 @@ def _assert_no_tensorflow_startup_notices(executed):
     notebook = nbformat.read(executed, as_version=4)
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
-            if output.get("name") != "stderr":
-                continue
+            # stderr in red, and stdout too: a task log a cell prints may quote a subprocess's
             for line in output.get("text", "").splitlines():
-                matched = any(re.search(p, line) for p in native_log.TENSORFLOW_STARTUP_NOTICES)
+                text = line.strip()
+                matched = any(re.search(p, text) for p in native_log.TENSORFLOW_STARTUP_NOTICES)
                 assert not matched, f"{executed.name} cell {index} shows TensorFlow's {line!r}"
 
 
