@@ -43,10 +43,10 @@ _SUBMODULES = {
     "widgets",
 }
 
-# In a Jupyter kernel (a lesson), TensorFlow's C++ start-up notices would show in red under the
-# first cell that imports Keras: drop them from that import (labkit.native_log).
+# In a Jupyter kernel (a lesson), TensorFlow's C++ notices would show in red, from the first
+# cell that imports Keras on: drop them from the kernel's file descriptor 2 (labkit.native_log).
 if "ipykernel" in sys.modules:
-    native_log.quiet_tensorflow_startup()
+    native_log.filter_stderr()
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: lazy submodules

@@ -102,7 +102,7 @@ def _assert_no_tensorflow_startup_notices(executed):
             # stderr in red, and stdout too: a task log a cell prints may quote a subprocess's
             for line in output.get("text", "").splitlines():
                 text = line.strip()
-                matched = any(re.search(p, text) for p in native_log.TENSORFLOW_STARTUP_NOTICES)
+                matched = any(re.search(p, text) for p in native_log.TENSORFLOW_NOTICES)
                 assert not matched, f"{executed.name} cell {index} shows TensorFlow's {line!r}"
 
 
