@@ -78,6 +78,37 @@ def test_render_digest_and_model_name():
     assert by_kind(objects, "Service")["spec"]["selector"].items() <= labels.items()
 
 
+def test_kustomize_renders_a_hand_written_folder_with_its_patch(tmp_path):
+    # what lesson 14's learner writes: the shared overlay plus a patch of their own
+    overlay = paths.project_file(paths.K8S_SERVING, "overlays", "gpu")
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [{os.path.relpath(overlay, tmp_path)}]\npatches: [{{path: memory.yaml}}]\n"
+    )
+    (tmp_path / "memory.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sentiment}\nspec:\n"
+        "  template:\n    spec:\n      containers:\n"
+        "        - {name: server, resources: {limits: {memory: 12Gi}}}\n"
+    )
+    objects = deploy.kustomize(tmp_path)
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    [server] = deployment["spec"]["template"]["spec"]["containers"]
+    assert server["resources"]["limits"]["memory"] == "12Gi"
+    # the rest of the overlay is untouched: the same objects as the overlay alone
+    plain = deploy.kustomize(overlay)
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        (o["kind"], o["metadata"]["name"]) for o in plain
+    ]
+    assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_kustomize_names_a_missing_kustomization_and_a_broken_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no kustomization.yaml"):
+        deploy.kustomize(tmp_path)
+    (tmp_path / "kustomization.yaml").write_text("resources: [does-not-exist]\n")
+    with pytest.raises(deploy.ManifestError, match="does-not-exist"):
+        deploy.kustomize(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -35,6 +35,23 @@ def _quarter_router(request_id):
     return "sentiment-v2" if digest % 100 < 25 else "sentiment"  # 25%, not 10%
 
 
+def _list_only_app(predict):
+    # checks that instances is a non-empty list, but not that its items are strings
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances:
+            return JSONResponse(status_code=400, content={"error": "instances must be a list"})
+        return {"predictions": predict(instances)}
+
+    return app
+
+
 def _drift_frames():
     import pandas as pd
 
@@ -154,6 +171,7 @@ WRONG: dict = {
     "12.2": (lambda: _seconds_per_request_speedup, {}, []),
     "12.3": (_deployment_wrong_unit, {}, ['"3Gi"', "'3Gi'", "3072Mi"]),
     "12.4": (lambda: _quarter_router, {}, ["% 100 < 10"]),
+    "12.5": (lambda: _list_only_app, {}, ["all(isinstance(", "isinstance(item, str)"]),
     "13.1": (
         lambda: {"psi_words": 0.05, "psi_unknown_share": 0.01, "fires": False},
         dict(zip(("reference", "live"), _drift_frames(), strict=True)),
@@ -181,6 +199,12 @@ WRONG: dict = {
     "14.2": (_kserve_one_gpu, {}, []),
     "14.3": (lambda: 2, {}, ["8 pods", "= 8"]),
     "14.4": (_gpu_with_percent_strategy, {}, ["maxSurge: 1", "'maxUnavailable': 0"]),
+    # a strategic-merge patch that adds GKE's label: the overlay's GPU Operator label stays
+    "14.5": (
+        lambda: __import__("shortcut_answers.lesson_14").lesson_14.gke_label_merged(),
+        {},
+        [": null", "$patch", "op: remove"],
+    ),
     "15.1": (lambda: _tasks_ignoring_the_gate, {}, []),
     "15.2": (lambda: _accuracy_upside_down, {}, []),
     "15.3": (_compiled_pipeline_unchanged, {}, []),

@@ -80,7 +80,14 @@ from labkit.deploy.manifests import GPU as GPU
 from labkit.deploy.manifests import ClusterError, ManifestError
 from labkit.deploy.manifests import served_model_name as served_model_name
 from labkit.deploy.policy import policy_problems
-from labkit.deploy.rendering import GPU_NODES, OVERLAYS, TRAINING_JOBS, render, render_training
+from labkit.deploy.rendering import (
+    GPU_NODES,
+    OVERLAYS,
+    TRAINING_JOBS,
+    kustomize,
+    render,
+    render_training,
+)
 from labkit.deploy.validation import validate
 
 __all__ = [
@@ -92,6 +99,7 @@ __all__ = [
     "build_context",
     "render",
     "render_training",
+    "kustomize",
     "TRAINING_JOBS",
     "validate",
     "policy_problems",

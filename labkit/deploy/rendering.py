@@ -319,6 +319,37 @@ def render(
     return _kustomize(kustomization, resources, f"overlay {overlay!r}")
 
 
+def kustomize(folder: str | os.PathLike, *, files_outside: bool = False) -> list[dict]:
+    """The objects ``kubectl apply -k folder`` would send: ``kubectl kustomize folder``, parsed.
+
+    For a kustomization a learner writes by hand (lesson 14): the same kubectl that
+    :func:`render` runs (next to Python, else on PATH), offline.
+
+    Args:
+        folder: a folder holding ``kustomization.yaml`` (its resources and patches relative to it).
+        files_outside: let patches and other files come from outside ``folder`` (kustomize's
+            ``--load-restrictor=LoadRestrictionsNone``; by default kustomize refuses them).
+
+    Returns:
+        The rendered objects, as dicts, in kustomize's order.
+
+    Raises:
+        FileNotFoundError: ``folder`` has no kustomization.yaml, or kubectl is not installed.
+        ManifestError: kustomize refused the folder (its message: a missing resource, a patch
+            that matches no object, invalid YAML).
+    """
+    folder = Path(folder)
+    if not any((folder / name).is_file() for name in ("kustomization.yaml", "kustomization.yml")):
+        raise FileNotFoundError(f"{folder}: no kustomization.yaml (write one, or give its folder)")
+    command = [_kubectl(), "kustomize", str(folder)]
+    if files_outside:
+        command.append("--load-restrictor=LoadRestrictionsNone")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise ManifestError(f"kubectl kustomize {folder}: {result.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
 def _kustomize(kustomization: dict, resources: list[Path], what: str) -> list[dict]:
     """``kubectl kustomize`` of a temporary kustomization that references ``resources``."""
     kubectl = _kubectl()

@@ -6,6 +6,7 @@ Registered in :mod:`labkit.exercises` when it is imported.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ _WHEN_ONLY_READINESS_FAILS = frozenset("bde")
     expects='a set of letters, e.g. {"a", "c"}: the statements that are true',
     verifies="your set holds exactly the true statements about a pod whose readiness probe "
     "fails while its liveness probe passes",
-    hint="reread the readinessProbe and livenessProbe bullets of section 10 and the paragraph "
+    hint="reread the readinessProbe and livenessProbe bullets of section 12 and the paragraph "
     "on the Service after them: which probe leads to a restart, and which one decides where the "
     "Service sends requests? Judge every statement on its own.",
 )
@@ -103,7 +104,7 @@ def _without(document: dict, replicas: bool = True) -> dict:
     verifies=f"your Deployment is valid for Kubernetes {KUBERNETES_VERSION} (strict), runs 3 "
     "replicas with a 3 GiB memory limit and is otherwise the lesson's Deployment",
     hint="start from copy.deepcopy(deployment) and change only the replica count and the "
-    "container's memory limit (section 10 shows where both live); Kubernetes quantities have "
+    "container's memory limit (section 12 shows where both live); Kubernetes quantities have "
     "binary and decimal suffixes, and they differ.",
 )
 def _check_12_3(answer: Any, **context: Any) -> None:
@@ -182,3 +183,94 @@ def _check_12_4(answer: Any, **context: Any) -> str:
     share = _route_reference_share(route, ids)
     _need(abs(share - 0.10) <= 0.015, f"{share:.1%} of the requests go to sentiment-v2.")
     return f"{share:.1%} to the canary"
+
+
+def _fake_predict(calls: list) -> Any:
+    # a stand-in model: a number per review from its hash, and a record of what it was given
+    def predict(reviews: Any) -> list[float]:
+        calls.append(reviews)
+        return [int(hashlib.sha256(str(r).encode()).hexdigest()[:8], 16) / 16**8 for r in reviews]
+
+    return predict
+
+
+def _bad_bodies(rng: np.random.Generator) -> list[tuple[str, Any]]:
+    word = str(rng.choice(["fine", "dull", "great", "awful"]))
+    return [
+        ("a body without an 'instances' key", {"reviews": [f"a {word} film"]}),
+        ("instances that are one string, not a list", {"instances": f"a {word} film"}),
+        ("instances that are an object", {"instances": {"text": word}}),
+        ("instances that are null", {"instances": None}),
+        ("an empty list of instances", {"instances": []}),
+        ("a number among the instances", {"instances": [f"a {word} film", int(rng.integers(99))]}),
+        ("a list among the instances", {"instances": [[word]]}),
+    ]
+
+
+@_register(
+    "12.5",
+    "Validate before you predict",
+    expects="a function make_checked_app(predict) -> a FastAPI app",
+    verifies="the app answers good requests with predict's predictions (a stand-in model on "
+    "fresh random reviews) and answers 400 with a JSON error message, without calling predict, "
+    "to seven kinds of bad body",
+    hint="check the parsed body inside the route before predict is called: is it a dict with an "
+    "'instances' key, is that a non-empty list, is every item a string? For a bad body return a "
+    "JSONResponse with status_code=400 and a message that says what is wrong.",
+)
+def _check_12_5(answer: Any, **context: Any) -> str:
+    make_app = _callable(answer, "a function make_checked_app(predict)")
+    from fastapi.testclient import TestClient
+
+    calls: list = []
+    app = make_app(_fake_predict(calls))
+    _need(callable(app), f"make_checked_app(predict) returned {type(app).__name__}, not an app.")
+    rng = np.random.default_rng()  # fresh reviews and bodies on every call
+    words = ["good", "bad", "plot", "actor", "boring", "moving", "never", "again", "film"]
+    with TestClient(app, raise_server_exceptions=False) as http:
+        for _ in range(3):
+            reviews = [" ".join(rng.choice(words, 6)) for _ in range(int(rng.integers(1, 6)))]
+            response = http.post("/predict", json={"instances": reviews})
+            _need(
+                response.status_code == 200,
+                f"a good request ({len(reviews)} review strings) got HTTP {response.status_code}.",
+            )
+            try:
+                got = response.json()["predictions"]
+            except (ValueError, KeyError, TypeError):
+                raise Fail("a good request's answer has no 'predictions' key.") from None
+            expected = _fake_predict([])(reviews)
+            _need(
+                isinstance(got, list)
+                and len(got) == len(expected)
+                and all(
+                    isinstance(g, (int, float)) and math.isclose(g, e, rel_tol=1e-9)
+                    for g, e in zip(got, expected, strict=True)
+                ),
+                "a good request's predictions are not what predict(instances) returns.",
+            )
+        bodies = _bad_bodies(rng)
+        for k in rng.permutation(len(bodies)):
+            description, body = bodies[k]
+            calls.clear()
+            response = http.post("/predict", json=body)
+            if response.status_code == 422:
+                raise Fail(
+                    f"{description}: HTTP 422 (FastAPI's own answer when a body does not fit a "
+                    "declared model); answer 400, as KServe does."
+                )
+            _need(
+                response.status_code == 400,
+                f"{description}: HTTP {response.status_code}, expected 400 Bad Request.",
+            )
+            _need(not calls, f"{description}: your app called predict before answering 400.")
+            try:
+                message = response.json()
+                message = message.get("error") or message.get("detail")
+            except (ValueError, AttributeError):
+                message = None
+            _need(
+                isinstance(message, str) and message.strip() != "",
+                f'{description}: the 400 has no JSON {{"error": "<message>"}} body.',
+            )
+    return f"{len(bodies)} bad bodies answered 400"

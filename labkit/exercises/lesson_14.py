@@ -230,3 +230,130 @@ def _check_14_4(answer: Any, **context: Any) -> str:
         f"{ROLLOUT_QUOTA_GPUS}: the extra pods are refused.",
     )
     return f"at most {peak} GPUs during a rollout, every replica serving"
+
+
+#: exercise 14.5's goal: the node label of GKE's L4 GPU pools, and the GPUs per pod
+GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
+GKE_L4 = "nvidia-l4"
+PATCHED_GPUS = 2
+_KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_PATCH_FIELDS = ("patches", "patchesStrategicMerge", "patchesJson6902")
+
+
+def _kustomize(folder: Any, restrict: bool = True) -> list[dict]:
+    """``kubectl kustomize folder``, as deploy.render runs it, parsed (labkit.deploy.kustomize)."""
+    from labkit import deploy
+
+    try:
+        return deploy.kustomize(folder, files_outside=not restrict)
+    except (deploy.ManifestError, FileNotFoundError) as error:
+        raise Fail(f"kubectl kustomize refused the folder: {str(error)[:200]}") from None
+
+
+def _without_namespace(objects: list[dict]) -> list[dict]:
+    objects = json.loads(json.dumps(objects))
+    for o in objects:
+        o.get("metadata", {}).pop("namespace", None)
+    return objects
+
+
+def _unpatched(folder: Any, kustomization: dict) -> list[dict]:
+    """The learner's kustomization rendered without its patches (resources rebased)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    bare = {k: v for k, v in kustomization.items() if k not in _PATCH_FIELDS}
+    with tempfile.TemporaryDirectory(prefix="labkit-14-5-") as tmp:
+        bare["resources"] = [
+            r if "://" in str(r) else os.path.relpath(Path(folder, r).resolve(), tmp)
+            for r in kustomization.get("resources") or []
+        ]
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(bare, sort_keys=False))
+        return _kustomize(tmp, restrict=False)
+
+
+@_register(
+    "14.5",
+    "Your own patch",
+    expects="a folder (a str or Path): your kustomization folder, with kustomization.yaml and "
+    "your patch file",
+    verifies="kubectl kustomize renders the folder, the objects validate, the rendering without "
+    "your patches is the gpu overlay, and your patches give the server 2 GPUs per pod (request "
+    "and limit) on GKE nodes labelled cloud.google.com/gke-accelerator: nvidia-l4 only, and "
+    "change nothing else",
+    hint="resources: the gpu overlay (a relative path from your folder); patches: your patch "
+    "file. A strategic-merge patch merges maps and lists by name, so look at what the rendered "
+    "nodeSelector and resources hold afterwards (section 4 printed them), not only at your "
+    "patch.",
+)
+def _check_14_5(answer: Any, **context: Any) -> str:
+    import os
+    from pathlib import Path
+
+    import yaml
+
+    from labkit import deploy, paths
+
+    if isinstance(answer, bool) or not isinstance(answer, (str, os.PathLike)):
+        raise Fail(f"expected a folder (a str or Path), got {type(answer).__name__}.")
+    folder = Path(answer)
+    names = [folder / name for name in _KUSTOMIZATION_NAMES if (folder / name).is_file()]
+    _need(bool(names), f"{folder} has no kustomization.yaml: write one into the folder.")
+    try:
+        kustomization = yaml.safe_load(names[0].read_text()) or {}
+    except yaml.YAMLError as error:
+        raise Fail(f"kustomization.yaml is not valid YAML: {str(error)[:150]}") from None
+    _need(isinstance(kustomization, dict), "kustomization.yaml must hold a mapping.")
+    _need(
+        any(kustomization.get(field) for field in _PATCH_FIELDS),
+        "your kustomization has no patches: the exercise is to change the overlay with a patch.",
+    )
+    objects = _kustomize(folder)
+    _validated(objects)
+    overlay = paths.project_file(paths.K8S_SERVING, "overlays", "gpu")
+    reference = _without_namespace(_kustomize(overlay))
+    _need(
+        _without_namespace(_unpatched(folder, kustomization)) == reference,
+        "without its patches your kustomization does not render the gpu overlay: point "
+        "resources at k8s/serving/overlays/gpu (or a copy) and change it only with patches.",
+    )
+    deployments = [o for o in objects if o.get("kind") == "Deployment"]
+    _need(len(deployments) == 1, "expected one Deployment among the rendered objects.")
+    pod = deployments[0]["spec"]["template"]["spec"]
+    selector = pod.get("nodeSelector") or {}
+    _need(
+        selector.get(GKE_ACCELERATOR) == GKE_L4,
+        f"the pods' nodeSelector is {selector}: it does not pick GKE's L4 nodes.",
+    )
+    _need(
+        len(selector) == 1,
+        f"the pods' nodeSelector is {selector}: GKE's nodes carry only their own label, so "
+        "every other label keeps the pods Pending. Your patch must take it away, too.",
+    )
+    resources = pod["containers"][0].get("resources", {})
+    for part in ("requests", "limits"):
+        value = resources.get(part, {}).get(deploy.GPU)
+        _need(
+            value is not None and str(value) == str(PATCHED_GPUS),
+            f"the server's GPU {part[:-1]} is {value}, not the goal's.",
+        )
+    expected = json.loads(json.dumps(reference))
+    wanted = next(o for o in expected if o.get("kind") == "Deployment")["spec"]["template"]
+    wanted["spec"]["nodeSelector"] = {GKE_ACCELERATOR: GKE_L4}
+    for part in ("requests", "limits"):
+        wanted["spec"]["containers"][0]["resources"][part][deploy.GPU] = PATCHED_GPUS
+    got = _without_namespace(objects)
+    for o in got:
+        if o.get("kind") == "Deployment":
+            limits = o["spec"]["template"]["spec"]["containers"][0]["resources"]
+            for part in ("requests", "limits"):
+                limits[part][deploy.GPU] = int(limits[part][deploy.GPU])
+    _need(
+        got == expected,
+        "apart from the GPUs and the node selector your patches change other fields too: "
+        "keep to the goal.",
+    )
+    return f"{len(objects)} objects, valid, {PATCHED_GPUS} GPUs per pod on L4 nodes"

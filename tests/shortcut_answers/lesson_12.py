@@ -58,6 +58,56 @@ def _hand_written():
     }
 
 
+def _minimal_app(predict):
+    # the lesson's minimal server, unchanged: no validation at all
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        return {"predictions": predict(body["instances"])}
+
+    return app
+
+
+def _rejecting_app(predict):
+    # answers 400 to everything: no bad request gets through, nor any good one
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        return JSONResponse(status_code=400, content={"error": "bad request"})
+
+    return app
+
+
+def _validates_after_predicting(predict):
+    # calls the model first and checks the body afterwards (the model saw the bad request)
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        instances = body.get("instances")
+        try:
+            predictions = predict(instances)
+        except Exception:
+            predictions = None
+        if not isinstance(instances, list) or not instances:
+            return JSONResponse(status_code=400, content={"error": "instances: a list of texts"})
+        if not all(isinstance(item, str) for item in instances):
+            return JSONResponse(status_code=400, content={"error": "instances: a list of texts"})
+        return {"predictions": predictions}
+
+    return app
+
+
 def _counter_router():
     counter = itertools.count()
     return lambda request_id: "sentiment-v2" if next(counter) % 10 == 0 else "sentiment"
@@ -119,5 +169,10 @@ SHORTCUTS = {
             lambda: (_last_character_router, {}),
             ("hashlib.sha256(",),
         ),
+    ],
+    "12.5": [
+        Shortcut("the minimal server, unchanged", lambda: (_minimal_app, {}), ("isinstance(",)),
+        Shortcut("a 400 for every request", lambda: (_rejecting_app, {}), ("isinstance(",)),
+        Shortcut("validation after the model call", lambda: (_validates_after_predicting, {}), ()),
     ],
 }

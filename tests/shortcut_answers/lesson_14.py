@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
 
 from shortcut_answers import Shortcut
 
 IMAGE = "ghcr.io/labkit-org/labkit-serving-gpu:0.1.0"
+GPU_OVERLAY = Path(__file__).resolve().parents[2] / "k8s" / "serving" / "overlays" / "gpu"
 
 
 def _render(overlay, **settings):
@@ -83,6 +89,52 @@ def _autoscaler_capped():
     hpa["spec"]["maxReplicas"] = 3
     return objects
 
+
+def kustomization_folder(patch=None, resources=None, files=None):
+    """A kustomization folder in a fresh temporary folder: the gpu overlay (or ``resources``),
+    ``patch`` (a strategic-merge patch, text) as patch.yaml, and ``files`` {name: text}."""
+    folder = Path(tempfile.mkdtemp(prefix="shortcut_14_5_"))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources or [os.path.relpath(GPU_OVERLAY, folder)],
+    }
+    if patch is not None:
+        (folder / "patch.yaml").write_text(patch)
+        kustomization["patches"] = [{"path": "patch.yaml"}]
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return folder
+
+
+def gke_label_merged():
+    """The goal's fields in a strategic-merge patch, which *adds* GKE's label to the overlay's
+    nodeSelector: the GPU Operator's label stays, and GKE's nodes do not carry it."""
+    return kustomization_folder(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sentiment}\n"
+        "spec:\n  template:\n    spec:\n"
+        "      nodeSelector: {cloud.google.com/gke-accelerator: nvidia-l4}\n"
+        "      containers:\n        - name: server\n"
+        "          resources:\n"
+        "            requests: {nvidia.com/gpu: 2}\n            limits: {nvidia.com/gpu: 2}\n"
+    )
+
+
+def _finished_manifest():
+    # the goal rendered by deploy.render and saved as the folder's resource, with a no-op patch
+    objects = _render("gpu", gpus=2, gpu_nodes="gke")
+    noop = "- {op: replace, path: /spec/minReplicas, value: 1}\n"
+    folder = kustomization_folder(
+        resources=["final.yaml"], files={"final.yaml": yaml.safe_dump_all(objects), "p.yaml": noop}
+    )
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    kustomization["patches"] = [{"path": "p.yaml", "target": {"kind": "HorizontalPodAutoscaler"}}]
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return folder
+
+
+_FORBIDDEN_14_5 = (": null", "$patch", "op: remove", "gpu.present: null")
 
 _FORBIDDEN_14_4 = (
     "maxSurge: 1",
@@ -166,6 +218,23 @@ SHORTCUTS = {
             "a surge of two, with the autoscaler capped at 3 replicas",
             lambda: (_autoscaler_capped(), {}),
             _FORBIDDEN_14_4,
+        ),
+    ],
+    "14.5": [
+        Shortcut(
+            "the overlay unchanged (no patch)",
+            lambda: (kustomization_folder(), {}),
+            _FORBIDDEN_14_5,
+        ),
+        Shortcut(
+            "the finished manifest as the resource, and a patch that changes nothing",
+            lambda: (_finished_manifest(), {}),
+            _FORBIDDEN_14_5,
+        ),
+        Shortcut(
+            "the rendered objects instead of a folder",
+            lambda: (_render("gpu", gpus=2, gpu_nodes="gke"), {}),
+            _FORBIDDEN_14_5,
         ),
     ],
 }
