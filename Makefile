@@ -16,7 +16,7 @@ help:
 	@echo "make data                pre-fetch every data set the curriculum uses"
 	@echo "make bench               serving benchmark: labkit.serving vs Flask, FastAPI, Ray Serve; limit; plot"
 	@echo "make bench-soak          32 clients for 5 minutes: errors and server memory per minute"
-	@echo "make bench-memory LESSONS='07 08'  full profiles inside Binder's 2 GiB (root, cgroup v1)"
+	@echo "make bench-memory LESSONS='08 09'  full profiles inside Binder's 2 GiB (root, cgroup v1)"
 	@echo "make mlflow              MLflow UI (experiment tracking) at http://127.0.0.1:5000"
 	@echo "make image               build the serving image offline with buildah and check it (root)"
 	@echo "make learner-image       build the learner (JupyterHub) image offline and run lessons in it"
@@ -126,7 +126,7 @@ image: $(STAMP)
 	PYTHON=$(BIN)/python docker/build-image.sh --image serving
 
 # The learner image (docker/learner.Dockerfile, the JupyterHub image) the same way, then run as
-# k8s/jupyterhub/values.yaml starts it: lessons 01 and 14 held to their smoke bars inside it.
+# k8s/jupyterhub/values.yaml starts it: lessons 01 and 16 held to their smoke bars inside it.
 learner-image: $(STAMP)
 	PYTHON=$(BIN)/python docker/build-image.sh --image learner
 

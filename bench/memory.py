@@ -100,7 +100,7 @@ def run_in_group(command: Sequence[str], group: Path, **popen: object) -> int:
 
 
 def lesson_notebooks(selection: Sequence[str], curriculum: Path) -> list[str]:
-    """Notebook names for ``07``, ``7``, ``08_lstm_sentiment`` or ``08_lstm_sentiment.ipynb``
+    """Notebook names for ``07``, ``7``, ``09_lstm_sentiment`` or ``09_lstm_sentiment.ipynb``
     (all lessons when empty).
 
     Raises:

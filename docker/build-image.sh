@@ -7,7 +7,7 @@
 #       check runs the image's CMD and asks /v2/health/ready and one /v1/models/sentiment:predict.
 #   --image learner (`make learner-image`): docker/learner.Dockerfile, the JupyterHub image. The
 #       check (docker/check-learner-image.py) starts it as k8s/jupyterhub/values.yaml does and
-#       runs lessons 01 and 14 in it, held to their smoke bars.
+#       runs lessons 01 and 16 in it, held to their smoke bars.
 #
 #   1. base image: a minimal Debian bookworm (debootstrap --variant=minbase, python3 3.11 and
 #      python3-venv) with a virtual environment on PATH at /opt/venv, so `python` and `pip`
@@ -18,7 +18,7 @@
 #      (PyPI is reachable here, registries are not). The build mounts them at /wheels and the
 #      image's pip installs the same lock from them, hash-checked, with PIP_NO_INDEX=1
 #      PIP_FIND_LINKS=/wheels (build arguments of the Dockerfiles).
-#   3. model (serving only): build/models/sentiment_lstm.keras (lesson 08) when present, else a
+#   3. model (serving only): build/models/sentiment_lstm.keras (lesson 09) when present, else a
 #      small stand-in trained with labkit.text.load_sentiment_model (needs the IMDB data:
 #      LABKIT_DATA_MIRROR).
 #   4. `buildah bud --isolation chroot`, then the check.
@@ -186,7 +186,7 @@ if [ "$IMAGE" = serving ]; then
         if [ -f "$STAND_IN" ]; then
             say "model: $MODEL is missing; using the cached stand-in $STAND_IN"
         else
-            say "model: $MODEL is missing (lesson 08 not run); training a small stand-in"
+            say "model: $MODEL is missing (lesson 09 not run); training a small stand-in"
             TF_CPP_MIN_LOG_LEVEL=2 "$PYTHON" - "$MODEL" "$STAND_IN" <<'EOF'
 import sys
 

@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 VALUES = REPO / "k8s" / "jupyterhub" / "values.yaml"
 Z2JH_HOME = "/home/jovyan"  # the chart's default singleuser.storage.homeMountPath
 CURRICULUM_IN_IMAGE = "/opt/labkit"
-DEFAULT_LESSONS = ("01_clustering", "14_deploy_gpu_kubernetes")
+DEFAULT_LESSONS = ("01_clustering", "16_deploy_gpu_kubernetes")
 
 
 def pod_settings(values_path: Path = VALUES) -> dict:

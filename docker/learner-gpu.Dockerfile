@@ -38,7 +38,7 @@ RUN pip install --require-hashes -r requirements/build.txt \
     && pip install --require-hashes --no-build-isolation -r requirements/learner-gpu.txt
 
 # labkit itself, built by the locked hatchling. Its wheel carries the project files labkit reads
-# (curriculum, data registry, k8s/, docker/: labkit/paths.py), so lesson 14 and the pipeline's
+# (curriculum, data registry, k8s/, docker/: labkit/paths.py), so lesson 16 and the pipeline's
 # deploy step work from any working directory.
 COPY pyproject.toml README.md ./
 COPY labkit/ labkit/
@@ -50,7 +50,7 @@ RUN pip install --no-deps --no-build-isolation . \
     && mkdir -p build && chown -R 1000:100 /opt/labkit
 
 # /opt/labkit is also a complete project folder (owned by the learner user): a Job runs a lesson
-# there with papermill (k8s/training/), and the pipeline's train step runs lesson 08 from it.
+# there with papermill (k8s/training/), and the pipeline's train step runs lesson 09 from it.
 # Learners normally work in ~/labkit, cloned by nbgitpuller, which labkit then reads instead.
 
 USER 1000:100

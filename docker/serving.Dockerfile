@@ -1,5 +1,5 @@
-# The sentiment model served by labkit.serving (KServe's ModelServer): lesson 12.
-# Build from the repository root once lesson 08 has exported the model:
+# The sentiment model served by labkit.serving (KServe's ModelServer): lesson 13.
+# Build from the repository root once lesson 09 has exported the model:
 #   buildah bud -f docker/serving.Dockerfile -t labkit-serving .    (or: docker build ...)
 # Run: docker run -p 8080:8080 labkit-serving
 # Offline (no registry, wheels from a host-side `pip download`): `make image`, i.e.

@@ -6,8 +6,8 @@ Examples::
     labkit data list
     labkit data fetch mnist fashion_mnist      # or no names: everything the curriculum uses
     labkit data verify
-    labkit run notebooks/05_mlp_mnist.ipynb --profile full --out build/full
-    labkit run 05_mlp_mnist -p SEED 7 --out build/seed-7   # any parameter, as papermill -p
+    labkit run notebooks/06_mlp_mnist.ipynb --profile full --out build/full
+    labkit run 06_mlp_mnist -p SEED 7 --out build/seed-7   # any parameter, as papermill -p
     labkit serve --model build/models/sentiment_lstm.keras --name sentiment --port 8080
     labkit deploy --overlay gpu --image ghcr.io/labkit-org/labkit-serving-gpu:0.2.0 --gpus 1
 """

@@ -1,7 +1,7 @@
 """What many labkit modules need to know about where they run, defined once.
 
 - :data:`KUBERNETES_VERSION`: the Kubernetes minor version labkit renders and validates manifests
-  for by default (``labkit.deploy``, ``labkit.pipelines``, the lesson 12 and 14 checks). The tests
+  for by default (``labkit.deploy``, ``labkit.pipelines``, the lesson 13 and 16 checks). The tests
   also validate against the oldest and newest versions ``kubernetes-validate`` knows.
 - :data:`HEADLESS_ENV` and :func:`in_live_frontend`: whether plots and widgets can update live in
   a browser, or must draw once (``labkit run``, papermill, CI, the pipeline's steps).

@@ -3,7 +3,7 @@
 A ``keras.layers.TextVectorization`` layer with a custom ``standardize`` function stores only the
 function's registered *name* in the saved ``.keras`` file. Every program that loads the model (the
 lesson, ``labkit.serving``, a test, a container) must therefore import the same registered
-function first. Lesson 08 teaches this function line by line and uses it from here, so the
+function first. Lesson 09 teaches this function line by line and uses it from here, so the
 exported sentiment model loads anywhere labkit is installed::
 
     import labkit.text  # registers "labkit>standardize_review"
@@ -72,12 +72,12 @@ def train_sentiment_model(
     learning_rate: float = 3e-3,
     seed: int = 42,
 ) -> keras.Model:
-    """Train a small raw-text sentiment classifier: lesson 08's architecture, scaled down.
+    """Train a small raw-text sentiment classifier: lesson 09's architecture, scaled down.
 
     ``Input(shape=(1,), dtype="string")`` → ``TextVectorization`` (named ``"vectorizer"``, with
     :func:`standardize_review`) → ``Embedding(mask_zero=True)`` → ``LSTM`` → ``Dense(1,
-    sigmoid)`` = P(positive). Lessons 12 and 13 use it as a stand-in when lesson 08's exported
-    model is missing; lesson 08 builds and explains the real one.
+    sigmoid)`` = P(positive). Lessons 13, 15 and 16 use it as a stand-in when lesson 09's exported
+    model is missing; lesson 09 builds and explains the real one.
 
     Args:
         texts: N raw reviews (a list or NumPy object array of ``str``).
@@ -183,16 +183,16 @@ def _fit_across_workers(model, strategy, reviews, labels, epochs, batch_size, se
 
 
 def load_sentiment_model(model_path, *, stand_in_path, stand_in_texts, stand_in_labels, **train):
-    """Load lesson 08's exported sentiment model, or train and save a small stand-in.
+    """Load lesson 09's exported sentiment model, or train and save a small stand-in.
 
     The file is loaded with ``keras.saving.load_model`` (this module registers the custom
-    standardization). When it is missing, or does not load (e.g. written by an older lesson 08
+    standardization). When it is missing, or does not load (e.g. written by an older lesson 09
     whose standardization had another registered name), a stand-in is trained with
     :func:`train_sentiment_model` on the given reviews and saved to ``stand_in_path`` — never
     over ``model_path``. What happened is printed.
 
     Args:
-        model_path: lesson 08's ``.keras`` file (``build/models/sentiment_lstm.keras``).
+        model_path: lesson 09's ``.keras`` file (``build/models/sentiment_lstm.keras``).
         stand_in_path: where a stand-in is saved (a ``.keras`` path; folders are created).
         stand_in_texts, stand_in_labels: reviews to train a stand-in on.
         **train: more arguments for :func:`train_sentiment_model` (e.g. ``epochs=2``).
@@ -208,11 +208,11 @@ def load_sentiment_model(model_path, *, stand_in_path, stand_in_texts, stand_in_
     if model_path.is_file():
         try:
             model = keras.saving.load_model(model_path)
-            print(f"loaded lesson 08's model from {model_path}")
+            print(f"loaded lesson 09's model from {model_path}")
         except (TypeError, ValueError) as error:
             print(f"{model_path} does not load ({str(error)[:160]}...)")
     else:
-        print(f"{model_path} does not exist (lesson 08 not run yet?)")
+        print(f"{model_path} does not exist (lesson 09 not run yet?)")
     if model is None:
         model_path = Path(stand_in_path)
         print(f"training a small stand-in model on {len(stand_in_texts):,} reviews instead")

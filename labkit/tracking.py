@@ -4,7 +4,7 @@ A lesson wraps a training in a run::
 
     from labkit import tracking
 
-    run = tracking.start_run("05_mlp_mnist", run_name="main MLP",
+    run = tracking.start_run("06_mlp_mnist", run_name="main MLP",
                              params={"epochs": EPOCHS}, datasets=["mnist"])
     history = model.fit(...)           # MLflow's Keras autologging: fit/optimizer parameters
                                        # and every epoch's loss and metrics

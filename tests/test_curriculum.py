@@ -3,7 +3,7 @@
 Runs through the same code as `labkit run` (labkit.runner.run_lesson), so each lesson is also
 held to curriculum.yaml's resource limits (peak memory under Binder's 2 GB). What the lessons
 write under build/ (models, tuner trials) goes to a fresh temporary folder per session, and a
-lesson that reads another's output (12-14 serve lesson 08's model) runs after it, in any test
+lesson that reads another's output (12-14 serve lesson 09's model) runs after it, in any test
 order. Executed notebooks and the report (build/test-smoke/index.html, with the JupyterLab
 screenshot tests/test_browser.py takes) go to build/test-smoke/ for inspection.
 """
@@ -106,7 +106,7 @@ def _assert_no_tensorflow_startup_notices(executed):
                 assert not matched, f"{executed.name} cell {index} shows TensorFlow's {line!r}"
 
 
-def test_lessons_12_to_14_serve_the_model_lesson_08_exports():
+def test_the_serving_lessons_serve_the_model_lesson_09_exports():
     # the dependency the smoke runs above follow, derived from the shared path (not listed)
     [lstm] = [lesson for lesson in LESSONS if "EXPORT_PATH" in lesson.smoke]
     export = lstm.smoke["EXPORT_PATH"]
@@ -119,7 +119,7 @@ def test_lessons_12_to_14_serve_the_model_lesson_08_exports():
 
 def test_smoke_runs_keep_their_files_under_build_smoke(repo):
     # A smoke run (make test, CI) must never replace what a learner's full run wrote, e.g. the
-    # sentiment model lesson 08 trained for an hour: every build/ path parameter is overridden.
+    # sentiment model lesson 09 trained for an hour: every build/ path parameter is overridden.
     import papermill
 
     for lesson in LESSONS:

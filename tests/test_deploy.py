@@ -79,7 +79,7 @@ def test_render_digest_and_model_name():
 
 
 def test_kustomize_renders_a_hand_written_folder_with_its_patch(tmp_path):
-    # what lesson 14's learner writes: the shared overlay plus a patch of their own
+    # what lesson 16's learner writes: the shared overlay plus a patch of their own
     overlay = paths.project_file(paths.K8S_SERVING, "overlays", "gpu")
     (tmp_path / "kustomization.yaml").write_text(
         f"resources: [{os.path.relpath(overlay, tmp_path)}]\npatches: [{{path: memory.yaml}}]\n"
@@ -451,7 +451,7 @@ def test_build_context_is_complete_and_atomic(tmp_path):
     deploy.build_context(model, out)
     assert (out / deploy.MODEL_IN_CONTEXT).read_bytes() == b"version 2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["context", "model.keras"]
-    with pytest.raises(FileNotFoundError, match="lesson 08"):
+    with pytest.raises(FileNotFoundError, match="lesson 09"):
         deploy.build_context(tmp_path / "missing.keras", tmp_path / "other")
 
 

@@ -6,7 +6,7 @@
   answers that skip the work (tests/shortcut_answers/, one module per lesson).
 * Every solution notebook in notebooks/solutions/ runs headless and every check in it prints
   PASS (marked ``notebook``: they train small models).
-* Every lesson 01-13 ends with 2-4 exercises whose ids ("NN.K") are exactly the registered ids
+* Every lesson ends with 2-5 exercises whose ids ("NN.K") are exactly the registered ids
   of that lesson. The lessons are read from notebooks/ (or from the folder in
   ``LABKIT_EXERCISES_LESSONS_DIR``, e.g. patched copies).
 """
@@ -23,8 +23,8 @@ import nbformat
 import numpy as np
 import pytest
 import shortcut_answers
-import wrong_answers_08_11
-import wrong_answers_12_15
+import wrong_answers_09_12
+import wrong_answers_13_17
 
 from labkit import exercises
 
@@ -149,26 +149,26 @@ WRONG_01_07 = {
     "03.4": (lambda: _mean_difference, {}, []),
     "04.1": (lambda: r"NE: {<NNP|NNPS>+}", {}, ["<NNP>+<IN>", "<NNP|NNPS>+<IN>"]),
     "04.2": (_unigram_pipeline, {"docs_test": ["good film"], "y_test": [1]}, []),
-    "04.3": (lambda: _argmax_peak, {}, ["0.5 * (a - c)", "(a - 2b + c)"]),
-    "04.4": (lambda: _fft_pitch, {}, ["np.correlate(frame, frame"]),
-    "05.1": (lambda: _keras_mlp(512), {}, ["269,322", "269322"]),
-    "05.2": (lambda: {"batch": _compiled(0.05), "stochastic": _compiled(0.05)}, {}, ["0.005"]),
-    "06.1": (lambda: ((5, 5, 128), 128 * 9 * 64), {}, ["73856", "73,856", "(3, 3, 128)"]),
-    "06.3": (_flip_block, {}, []),
-    "07.1": (lambda: 1_000_000, {"n_classes": 12}, ["108,812", "108812"]),
-    "07.2": (lambda: (20, 20, 1024), {}, ["(10, 10, 256)"]),
-    "07.4": (_model_without_augmentation, {}, []),
+    "05.1": (lambda: _argmax_peak, {}, ["0.5 * (a - c)", "(a - 2b + c)"]),
+    "05.2": (lambda: _fft_pitch, {}, ["np.correlate(frame, frame"]),
+    "06.1": (lambda: _keras_mlp(512), {}, ["269,322", "269322"]),
+    "06.2": (lambda: {"batch": _compiled(0.05), "stochastic": _compiled(0.05)}, {}, ["0.005"]),
+    "07.1": (lambda: ((5, 5, 128), 128 * 9 * 64), {}, ["73856", "73,856", "(3, 3, 128)"]),
+    "07.3": (_flip_block, {}, []),
+    "08.1": (lambda: 1_000_000, {"n_classes": 12}, ["108,812", "108812"]),
+    "08.2": (lambda: (20, 20, 1024), {}, ["(10, 10, 256)"]),
+    "08.4": (_model_without_augmentation, {}, []),
 }
 
 
 # Wrong answers for the later lessons live beside this file (not collected as tests themselves).
-WRONG = {**WRONG_01_07, **wrong_answers_08_11.WRONG, **wrong_answers_12_15.WRONG}
+WRONG = {**WRONG_01_07, **wrong_answers_09_12.WRONG, **wrong_answers_13_17.WRONG}
 
 
 SHORTCUTS = shortcut_answers.collect()
 # Checks that train Keras models on their answers (several seconds each): their shortcut cases
 # run in the slow lane (make test), their wrong-type and wrong-answer cases in both.
-TRAINING_CHECKS = {"06.4", "08.1", "08.3", "13.3"}
+TRAINING_CHECKS = {"07.4", "09.1", "09.3", "14.2"}
 SHORTCUT_CASES = [
     pytest.param(
         exercise_id,

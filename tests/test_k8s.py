@@ -124,7 +124,7 @@ def test_workload_policy(rendered):
     """Requests and limits, GPU request == limit, probes on servers, no root, no privileges.
 
     The rules live in ONE place, ``labkit.deploy.policy_problems`` (``labkit deploy`` and
-    lesson 14 enforce the same ones); ``test_policy_rules_are_enforced`` shows that each rule
+    lesson 16 enforce the same ones); ``test_policy_rules_are_enforced`` shows that each rule
     this test used to assert inline still fails a broken copy of a real workload.
     """
     workloads = 0
@@ -302,8 +302,8 @@ def test_network_policy_admits_only_the_serving_port(rendered):
 
 
 def test_lesson_12_reads_the_plain_deployment_and_service(repo, kubernetes_validate):
-    """Lesson 12 globs MANIFEST_DIR/*.yaml: exactly the CPU Deployment and Service."""
-    notebook = json.loads((repo / "notebooks/12_microservice.ipynb").read_text())
+    """Lesson 13 globs MANIFEST_DIR/*.yaml: exactly the CPU Deployment and Service."""
+    notebook = json.loads((repo / "notebooks/13_microservice.ipynb").read_text())
     sources = ["".join(cell["source"]) for cell in notebook["cells"]]
     (parameters,) = [s for s in sources if s.count("MANIFEST_DIR = ")]
     manifest_dir = re.search(r'MANIFEST_DIR = "([^"]+)"', parameters).group(1)
@@ -345,7 +345,7 @@ def test_single_gpu_training_job(repo, rendered):
     assert container["image"] == "ghcr.io/labkit-org/labkit-learner-gpu:0.1.0"
     assert container["command"] == ["papermill"]
     notebook = container["args"][0]
-    assert notebook == "notebooks/08_lstm_sentiment.ipynb" and (repo / notebook).exists()
+    assert notebook == "notebooks/09_lstm_sentiment.ipynb" and (repo / notebook).exists()
     args = container["args"]
     export = args[args.index("EXPORT_PATH") + 1]
     claims = {

@@ -6,7 +6,7 @@ debootstrapped base and the hashed lock (requirements/learner.txt), then
 server: the values' uid and fsGid, an empty writable home, the data mirror mounted read-only
 where the values mount it, ``LABKIT_DATA_MIRROR`` from their ``extraEnv``. Inside it run
 ``jupyterhub-singleuser --version``, ``labkit doctor``, ``labkit data list``,
-``labkit deploy --overlay gpu`` (outside any checkout) and lessons 01 and 14 with their smoke
+``labkit deploy --overlay gpu`` (outside any checkout) and lessons 01 and 16 with their smoke
 parameters, held to their bars. That is the JupyterHub path proven without a cluster.
 
 It needs root, Debian's ``buildah`` and ``debootstrap`` and the data mirror
@@ -31,7 +31,7 @@ from locked_env import image_pins, locked_pins
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TAG = "labkit-learner:latest"
-LESSONS = ("01_clustering.ipynb", "14_deploy_gpu_kubernetes.ipynb")
+LESSONS = ("01_clustering.ipynb", "16_deploy_gpu_kubernetes.ipynb")
 
 
 @pytest.fixture(scope="module")

@@ -81,10 +81,6 @@ def test_labkit_setup_runs_after_the_parameters_with_the_seed(name):
 # in the markdown cells, and code lines that are neither blank nor only a comment.
 MAX_PROSE_WORDS = 4000
 MAX_CODE_LINES = 400
-# Lessons still to be split in two (04: text | audio; 13: data, leakage and tuning | monitoring,
-# drift and the edge). Listed so that the split is not forgotten: each must still be too long,
-# and leaves this list when it is split.
-NOT_YET_SPLIT = {"04_text_audio.ipynb", "13_ml_lifecycle.ipynb"}
 
 
 def lesson_size(name: str) -> tuple[int, int]:
@@ -104,14 +100,10 @@ def lesson_size(name: str) -> tuple[int, int]:
 @pytest.mark.parametrize("name", LESSONS, ids=[n[:2] for n in LESSONS])
 def test_a_lesson_fits_a_class_session(name):
     words, lines = lesson_size(name)
-    fits = words <= MAX_PROSE_WORDS and lines <= MAX_CODE_LINES
-    if name in NOT_YET_SPLIT:
-        assert not fits, f"{name} now fits ({words} words, {lines} lines): drop it from the list"
-    else:
-        assert fits, (
-            f"{name}: {words} words of prose (at most {MAX_PROSE_WORDS}) and {lines} code lines "
-            f"(at most {MAX_CODE_LINES}): tighten it, or split it in two lessons"
-        )
+    assert words <= MAX_PROSE_WORDS and lines <= MAX_CODE_LINES, (
+        f"{name}: {words} words of prose (at most {MAX_PROSE_WORDS}) and {lines} code lines "
+        f"(at most {MAX_CODE_LINES}): tighten it, or split it in two lessons"
+    )
 
 
 @pytest.mark.parametrize("name", LESSONS, ids=[n[:2] for n in LESSONS])

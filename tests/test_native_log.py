@@ -29,7 +29,7 @@ NOTICES = [
     "TensorFlow with the appropriate compiler flags.",
     "E0000 00:00:1796604185.142783   14305 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
     "CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
-    # later, while lessons 08 and 10 train and lesson 13 runs TensorFlow Lite
+    # later, while lessons 09 and 11 train and lesson 15 runs TensorFlow Lite
     "E0000 00:00:1796605556.577079    4307 util.cc:131] oneDNN supports DT_BOOL only on platforms "
     "with AVX-512. Falling back to the default Eigen-based implementation if present.",
     "E0000 00:00:1796606267.864126   20898 meta_optimizer.cc:967] remapper failed: "

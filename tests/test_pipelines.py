@@ -5,8 +5,8 @@
 * The components as plain functions (``component.python_func``): evaluate against the
   curriculum bars, export with its hash, deploy through labkit.deploy's render + validate.
 * kfp.local's SubprocessRunner runs the whole pipeline offline (no cluster, no container
-  engine, no pip): a tiny training held to lesson 08's *full* bars misses them, and the gate
-  stops export and deploy. Lesson 15 runs the passing path (lesson 08's smoke training, every
+  engine, no pip): a tiny training held to lesson 09's *full* bars misses them, and the gate
+  stops export and deploy. Lesson 17 runs the passing path (lesson 09's smoke training, every
   task) under tests/test_curriculum.py.
 """
 
@@ -130,7 +130,7 @@ def test_pipeline_parameters(spec):
         "train_gpus": "NUMBER_INTEGER",
     }
     defaults = {name: p.get("defaultValue") for name, p in parameters.items()}
-    assert defaults["notebook"] == "08_lstm_sentiment.ipynb"
+    assert defaults["notebook"] == "09_lstm_sentiment.ipynb"
     assert defaults["datasets"] == ["aclimdb"]
     assert defaults["profile"] == "full" and defaults["parameters"] == {}
     assert defaults["notebooks_dir"] == pipelines.IMAGE_NOTEBOOKS_DIR
@@ -209,7 +209,7 @@ def test_evaluate_holds_metrics_to_the_curriculum_bars(tmp_path):
     notebooks = str(REPO / "notebooks")
     report = dsl.Metrics(uri=str(tmp_path / "report"))
     good = {"lstm_test_accuracy": 0.70, "bilstm_test_accuracy": 0.67}
-    assert evaluate("08_lstm_sentiment.ipynb", notebooks, "smoke", good, report) is True
+    assert evaluate("09_lstm_sentiment.ipynb", notebooks, "smoke", good, report) is True
     assert report.metadata == {
         "lstm_test_accuracy": 0.70,
         "lstm_test_accuracy_bar": 0.57,
@@ -217,13 +217,13 @@ def test_evaluate_holds_metrics_to_the_curriculum_bars(tmp_path):
         "bilstm_test_accuracy_bar": 0.61,
     }
     # the same numbers miss the full bars; a metric that was not recorded misses its bar
-    assert evaluate("08_lstm_sentiment.ipynb", notebooks, "full", good, report) is False
+    assert evaluate("09_lstm_sentiment.ipynb", notebooks, "full", good, report) is False
     missing = {"lstm_test_accuracy": 0.99}
-    assert evaluate("08_lstm_sentiment.ipynb", notebooks, "smoke", missing, report) is False
+    assert evaluate("09_lstm_sentiment.ipynb", notebooks, "smoke", missing, report) is False
     with pytest.raises(ValueError, match="not in"):
         evaluate("99_nothing.ipynb", notebooks, "smoke", good, report)
     with pytest.raises(ValueError, match="profile"):
-        evaluate("08_lstm_sentiment.ipynb", notebooks, "medium", good, report)
+        evaluate("09_lstm_sentiment.ipynb", notebooks, "medium", good, report)
 
 
 def test_export_copies_the_model_with_its_hash(tmp_path):
@@ -280,8 +280,8 @@ def test_deploy_renders_and_validates_the_serving_manifests(tmp_path):
 @pytest.mark.notebook
 def test_local_run_stops_at_the_gate_when_the_bars_are_missed(tmp_path, data_available):
     if not data_available:
-        pytest.fail("no data: set LABKIT_DATA_MIRROR (or allow downloads) to run lesson 08")
-    tiny = {  # seconds of training: nowhere near lesson 08's full bars (0.85 / 0.87)
+        pytest.fail("no data: set LABKIT_DATA_MIRROR (or allow downloads) to run lesson 09")
+    tiny = {  # seconds of training: nowhere near lesson 09's full bars (0.85 / 0.87)
         "MAX_PER_CLASS": 100,
         "SEQUENCE_LENGTH": 40,
         "VOCAB_SIZE": 2000,

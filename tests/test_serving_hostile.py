@@ -1,6 +1,6 @@
 """labkit.serving under hostile input, held to the memory limit its Kubernetes pod gets.
 
-One server serves a model with lesson 08's LSTM architecture (raw strings in, TextVectorization
+One server serves a model with lesson 09's LSTM architecture (raw strings in, TextVectorization
 to 200 tokens, Embedding 64, LSTM 32, Dense sigmoid; untrained: serving does not care) for the
 whole module, inside a cgroup (v1 memory controller) limited to the memory limit of
 ``k8s/serving/overlays/cpu`` (2 GiB, swap included). Every test then checks, besides its own
@@ -75,7 +75,7 @@ def assert_no_internals(response: requests.Response) -> None:
 
 @pytest.fixture(scope="module")
 def lstm_model(tmp_path_factory):
-    """(path, keras model) with lesson 08's LSTM architecture, random weights."""
+    """(path, keras model) with lesson 09's LSTM architecture, random weights."""
     import keras
     import tensorflow as tf
     from keras import layers

@@ -208,7 +208,7 @@ def test_release_workflow_pushes_the_serving_image_on_version_tags():
     assert build["with"]["push"] is True
     # The model the image copies in is trained (and held to its bars) before the build.
     assert "MODEL=build/models/sentiment_lstm.keras" in build["with"]["build-args"]
-    assert "08_lstm_sentiment.ipynb --profile full" in run_text(document)
+    assert "09_lstm_sentiment.ipynb --profile full" in run_text(document)
 
 
 # --- cluster.yml: the serving path on a kind cluster ----------------------------------------
@@ -237,18 +237,18 @@ def _labkit_deploy_commands(document: dict) -> list[list[str]]:
     return commands
 
 
-def test_cluster_workflow_deploys_lesson_08s_smoke_model_on_kind():
+def test_cluster_workflow_deploys_lesson_09s_smoke_model_on_kind():
     document = by_name("cluster.yml")
     assert {"pull_request", "schedule", "workflow_dispatch"} <= set(document["on"])
     text = run_text(document)
     curriculum = yaml.safe_load((REPO / "notebooks" / "curriculum.yaml").read_text())
-    (lesson,) = [x for x in curriculum["lessons"] if x["notebook"] == "08_lstm_sentiment.ipynb"]
+    (lesson,) = [x for x in curriculum["lessons"] if x["notebook"] == "09_lstm_sentiment.ipynb"]
     model = lesson["smoke"]["EXPORT_PATH"].removeprefix("../")  # relative to notebooks/
-    assert "labkit run notebooks/08_lstm_sentiment.ipynb --profile smoke" in text
+    assert "labkit run notebooks/09_lstm_sentiment.ipynb --profile smoke" in text
     assert f"--build-arg MODEL={model}" in text and "-f docker/serving.Dockerfile" in text
     assert any(ref.startswith("helm/kind-action@") for ref in uses(document))
     assert re.search(r'kind load docker-image "\$IMAGE:ci-1" "\$IMAGE:ci-2"', text)
-    order = ["labkit run notebooks/08", "docker build", "--image \"$IMAGE:ci-1\"", "port-forward",
+    order = ["labkit run notebooks/09", "docker build", "--image \"$IMAGE:ci-1\"", "port-forward",
              "--image \"$IMAGE:ci-2\"", "--rollback", "--delete"]  # fmt: skip
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions), dict(zip(order, positions, strict=True))

@@ -13,7 +13,7 @@ percentiles). One review per request. Prints a table, writes ``bench/results/ser
 and ``serving.png`` (requests/s and p99 against offered load, one line per server). Run it with
 ``make bench``; bench/README.md describes the method and the numbers.
 
-The model: lesson 08's export ``build/models/sentiment_lstm.keras`` when it exists; otherwise a
+The model: lesson 09's export ``build/models/sentiment_lstm.keras`` when it exists; otherwise a
 stand-in with the lesson's architecture (TextVectorization with ``labkit.text.standardize_review``,
 Embedding 64, LSTM 32, 200 tokens per review) trained for a few seconds and kept in
 ``build/bench/`` (the benchmark measures serving, not accuracy). The reviews sent are IMDB test
@@ -86,7 +86,7 @@ def load_reviews(n: int) -> tuple[list[str], list[int], str]:
 
 
 def train_stand_in(path: Path, texts: list[str], labels: list[int], source: str) -> None:
-    """Lesson 08's LSTM architecture, trained for one short epoch; notes how beside the model."""
+    """Lesson 09's LSTM architecture, trained for one short epoch; notes how beside the model."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -296,18 +296,18 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def choose_model(model: Path | None, texts: list[str], labels: list[int], source: str):
-    """The model to serve, and where it comes from: ``model`` when given, else lesson 08's
+    """The model to serve, and where it comes from: ``model`` when given, else lesson 09's
     export, else the stand-in (trained now if it is not in build/bench/ yet)."""
     if model:
         return model, "given with --model"
     if LESSON_MODEL.is_file():
-        return LESSON_MODEL, "lesson 08 export"
+        return LESSON_MODEL, "lesson 09 export"
     if not STAND_IN_MODEL.is_file():
         log(f"{LESSON_MODEL.relative_to(REPO)} not found: training a stand-in model")
         train_stand_in(STAND_IN_MODEL, texts, labels, source)
     return STAND_IN_MODEL, (
-        "stand-in: lesson 08's architecture trained briefly by the benchmark "
-        "(build/models/sentiment_lstm.keras not found; run lesson 08 to bench the real one)"
+        "stand-in: lesson 09's architecture trained briefly by the benchmark "
+        "(build/models/sentiment_lstm.keras not found; run lesson 09 to bench the real one)"
     )
 
 

@@ -1,6 +1,6 @@
 """Soak test of labkit.serving: 32 clients for 5 minutes, per minute, with the server's memory.
 
-Serves the same model as ``bench.py`` (lesson 08's export, else its stand-in) with
+Serves the same model as ``bench.py`` (lesson 09's export, else its stand-in) with
 ``python -m labkit.serving --no-access-log`` and holds ``--clients`` closed-loop clients
 (keep-alive ``http.client`` connections, one review per request) for ``--minutes``. A share of
 the requests (``--bad-share``, default 2%) are bad ones the server must refuse with a 4xx (too

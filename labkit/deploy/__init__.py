@@ -57,7 +57,7 @@ documents its part follows.
 """
 
 # The names in __all__, and (``import NAME as NAME``) those also reachable as deploy.NAME, as
-# when this was one module: what lesson 14, its exercises and `labkit deploy` (labkit/cli.py)
+# when this was one module: what lesson 16, its exercises and `labkit deploy` (labkit/cli.py)
 # use, and the checks validate() documents.
 from labkit.deploy.admission import kserve_mode as kserve_mode
 from labkit.deploy.admission import kserve_problems as kserve_problems

@@ -35,7 +35,7 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
     place, so ``out_dir`` is never half-written; an existing ``out_dir`` is replaced.
 
     Args:
-        model_path: a saved Keras model (``.keras`` file), e.g. lesson 08's export.
+        model_path: a saved Keras model (``.keras`` file), e.g. lesson 09's export.
         out_dir: the folder to create (its parent is created too).
 
     Returns:
@@ -51,7 +51,7 @@ def build_context(model_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
     if not model_path.is_file():
         raise FileNotFoundError(
             f"No model file at {model_path}: export one with model.save('....keras') first "
-            "(lesson 08 writes build/models/sentiment_lstm.keras)."
+            "(lesson 09 writes build/models/sentiment_lstm.keras)."
         )
     if model_path.suffix != ".keras":
         raise ValueError(f"{model_path} is not a .keras file: save the model with model.save().")

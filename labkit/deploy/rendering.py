@@ -322,7 +322,7 @@ def render(
 def kustomize(folder: str | os.PathLike, *, files_outside: bool = False) -> list[dict]:
     """The objects ``kubectl apply -k folder`` would send: ``kubectl kustomize folder``, parsed.
 
-    For a kustomization a learner writes by hand (lesson 14): the same kubectl that
+    For a kustomization a learner writes by hand (lesson 16): the same kubectl that
     :func:`render` runs (next to Python, else on PATH), offline.
 
     Args:
@@ -428,9 +428,9 @@ def render_training(
     namespace: str = "labkit",
     gpu_nodes: str = "gpu-operator",
 ) -> list[dict]:
-    """Render a training Job of ``k8s/training/``: lesson 08 trained on the cluster's GPUs.
+    """Render a training Job of ``k8s/training/``: lesson 09 trained on the cluster's GPUs.
 
-    ``"single-gpu"``: a Job whose one pod runs lesson 08 with papermill on one GPU and writes
+    ``"single-gpu"``: a Job whose one pod runs lesson 09 with papermill on one GPU and writes
     the model and the executed notebook to a PersistentVolumeClaim. ``"multi-worker"``: an
     Indexed Job of two pods, one GPU each, that find each other through a headless Service and
     train with ``tf.distribute.MultiWorkerMirroredStrategy`` (``TF_CONFIG`` built from

@@ -1,12 +1,12 @@
 """Automatic checks for the exercises at the end of every lesson.
 
 Every exercise has an id ``"NN.K"``: the lesson number and the exercise's number in that lesson
-(``"05.1"`` is the first exercise of lesson 05). In a notebook::
+(``"06.1"`` is the first exercise of lesson 06). In a notebook::
 
     from labkit import exercises
 
-    exercises.check("05.1", answer)          # prints PASS/FAIL with a hint, returns True/False
-    exercises.describe("05.1")                # what `answer` must be for this exercise
+    exercises.check("06.1", answer)          # prints PASS/FAIL with a hint, returns True/False
+    exercises.describe("06.1")                # what `answer` must be for this exercise
     exercises.ids()                           # every registered id, in curriculum order
 
 :func:`check` prints one line, ``PASS 05.1 — <what was verified>`` or
@@ -105,7 +105,7 @@ def ids(lesson: int | str | None = None) -> list[str]:
 
 
 def get(exercise_id: str) -> Exercise:
-    """The :class:`Exercise` registered under ``exercise_id`` (e.g. ``"05.1"``).
+    """The :class:`Exercise` registered under ``exercise_id`` (e.g. ``"06.1"``).
 
     Raises:
         UnknownExerciseError: no such id; the message lists the valid ids.
@@ -129,7 +129,7 @@ def check(exercise_id: str, answer: Any, **context: Any) -> bool:
     """Check an answer to exercise ``exercise_id``; print one PASS/FAIL line; return True on PASS.
 
     Args:
-        exercise_id: ``"NN.K"``, e.g. ``"05.1"`` (see :func:`ids`).
+        exercise_id: ``"NN.K"``, e.g. ``"06.1"`` (see :func:`ids`).
         answer: what the exercise asks for (:func:`describe` says what that is). ``None`` prints
             "not attempted yet" and returns False.
         **context: extra objects some checks need, named in the exercise text (e.g. the test
@@ -243,4 +243,6 @@ from labkit.exercises import (  # noqa: E402, F401
     lesson_13,
     lesson_14,
     lesson_15,
+    lesson_16,
+    lesson_17,
 )

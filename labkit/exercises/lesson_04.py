@@ -1,4 +1,4 @@
-"""Checks for the exercises of lesson 04 · Text and audio.
+"""Checks for the exercises of lesson 04 · Text as features.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 """
@@ -12,9 +12,7 @@ import numpy as np
 
 from labkit.exercises import (
     Fail,
-    _callable,
     _need,
-    _number,
     _register,
 )
 
@@ -25,7 +23,12 @@ _NER_SENTENCE = [
     ("and", "CC"), ("moved", "VBD"), ("from", "IN"), ("New", "NNP"), ("York", "NNP"),
     (".", "."),
 ]  # fmt: skip
-_NER_EXPECTED = {"Alice Smith", "Bank of America", "University of Cambridge", "New York"}
+_NER_EXPECTED = {
+    "Alice Smith",
+    "Bank of America",
+    "University of Cambridge",
+    "New York",
+}
 
 
 @_register(
@@ -107,14 +110,23 @@ def _check_04_2(answer: Any, **context: Any) -> str:
     vectorizers = [step for _, step in answer.steps if isinstance(step, TfidfVectorizer)]
     _need(bool(vectorizers), "the pipeline has no TfidfVectorizer step.")
     vectorizer = vectorizers[0]
-    _need(vectorizer.ngram_range[1] >= 2, "the TfidfVectorizer still uses single words only.")
+    _need(
+        vectorizer.ngram_range[1] >= 2,
+        "the TfidfVectorizer still uses single words only.",
+    )
     vocabulary = getattr(vectorizer, "vocabulary_", None)
-    _need(vocabulary is not None, "the pipeline is not fitted: fit it on the training reviews.")
+    _need(
+        vocabulary is not None,
+        "the pipeline is not fitted: fit it on the training reviews.",
+    )
     _need(any(" " in term for term in vocabulary), "the vocabulary has no word pairs.")
     docs_fit, y_fit, docs_held, y_held = _reviews_check_split(int(context.get("seed", 42)))
     model = base.clone(answer).fit(docs_fit, y_fit)
     predicted = np.asarray(model.predict(list(docs_held))).ravel()
-    _need(predicted.shape == y_held.shape, "the pipeline must predict one label per review.")
+    _need(
+        predicted.shape == y_held.shape,
+        "the pipeline must predict one label per review.",
+    )
     accuracy = float(np.mean(predicted == y_held))
     _need(
         accuracy >= 0.75,
@@ -123,63 +135,3 @@ def _check_04_2(answer: Any, **context: Any) -> str:
         "TF-IDF features?",
     )
     return f"held-out accuracy {accuracy:.3f} (the check's own split of the training reviews)"
-
-
-def _engine_like(frequency: float, rate: int, seconds: float, rng: np.random.Generator):
-    t = np.arange(int(seconds * rate)) / rate
-    x = 0.3 * np.sin(2 * np.pi * frequency / 2 * t)
-    for k, amplitude in enumerate([1.0, 0.6, 0.35], start=1):
-        x += amplitude * np.sin(2 * np.pi * k * frequency * t + k)
-    return x + 0.5 * rng.standard_normal(len(t))
-
-
-@_register(
-    "04.3",
-    "Finer than one bin",
-    expects="a function peak_frequency(x, rate) -> float: the frequency (Hz) of the strongest "
-    "spectral peak, estimated finer than one FFT bin",
-    verifies="on 1-second engine-like recordings (1 Hz bins) your estimate is within 0.15 Hz of "
-    "the true firing frequency every time",
-    hint="the strongest bin alone is only good to half a bin: either zero-pad the windowed "
-    "signal before the FFT (the n= argument of np.fft.rfft) or fit a parabola through the dB "
-    "values of the peak bin and its two neighbours and take its vertex.",
-)
-def _check_04_3(answer: Any, **context: Any) -> None:
-    peak_frequency = _callable(answer, "a function peak_frequency(x, rate)")
-    rng = np.random.default_rng(4)
-    rate = 8000
-    for frequency in rng.uniform(40, 250, 6):
-        x = _engine_like(float(frequency), rate, 1.0, rng)
-        got = _number(peak_frequency(x.copy(), rate), "the frequency")
-        _need(
-            abs(got - frequency) <= 0.15,
-            "at least one estimate is more than 0.15 Hz off: one bin is 1 Hz here, so rounding "
-            "to the nearest bin is not enough.",
-        )
-
-
-def _voiced_frame(f0: float, rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    amplitudes = [0.5, 1.0, 0.7, 0.4, 0.2]  # the 2nd harmonic is the strongest, as in speech
-    x = sum(a * np.sin(2 * np.pi * (k + 1) * f0 * t + k) for k, a in enumerate(amplitudes))
-    return x + 0.05 * rng.standard_normal(len(t))
-
-
-@_register(
-    "04.4",
-    "A pitch track",
-    expects="a function pitch(frame, rate) -> float: F0 in Hz of one voiced frame, by "
-    "autocorrelation between 80 and 400 Hz",
-    verifies="your pitch is within 3% of the true F0 on 40 ms voiced test frames whose second "
-    "harmonic is stronger than the fundamental",
-    hint="use the autocorrelation of section 14, not the strongest FFT peak (the second "
-    "harmonic can be louder than F0); search only the lags of 80-400 Hz and convert the best "
-    "lag to a frequency.",
-)
-def _check_04_4(answer: Any, **context: Any) -> None:
-    pitch = _callable(answer, "a function pitch(frame, rate)")
-    rng = np.random.default_rng(9)
-    rate = 16000
-    for f0 in (110.0, 165.0, 240.0, 330.0):
-        got = _number(pitch(_voiced_frame(f0, rate, 0.04, rng), rate), "the pitch")
-        _need(abs(got - f0) <= 0.03 * f0, "at least one test frame gets a wrong pitch.")

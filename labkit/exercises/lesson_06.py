@@ -1,14 +1,18 @@
-"""Checks for the exercises of lesson 06 · Convolutional networks.
+"""Checks for the exercises of lesson 06 · A multilayer perceptron on MNIST.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 
-The checks that grade a trained model score it on images the check loads itself: the last
-2,000 Fashion-MNIST *training* images, which the lesson keeps out of training (they lie in its
-validation split), never the test set.
+The checks never train a network. They look at what the learner trained (the model, its
+History, its optimizer's update count) and evaluate it on held-out images the check owns: the
+last 2,000 MNIST *training* images, which every experiment of the lesson keeps out of training
+(the main model's ``validation_split`` and the experiments' validation set both come from the
+end of the training set). The test set is never used.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,264 +22,272 @@ from labkit.exercises import (
     Fail,
     _integer,
     _keras_model,
-    _mapping,
     _need,
     _register,
-    _shape,
 )
-from labkit.exercises._shared import _fit_history, _layers_of
 
-_HELD_OUT = 2000  # the last Fashion-MNIST training images: the lesson's validation images
+_HELD_OUT = 2000  # the last images of the MNIST training set: the check's own validation data
 
 
-def _held_out_fashion() -> tuple[np.ndarray, np.ndarray]:
+def _dense_units(model: Any) -> list[int]:
+    import keras
+
+    return [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def _dropout_rates(model: Any) -> list[float]:
+    import keras
+
+    return [float(layer.rate) for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+def _check_mlp_input(model: Any) -> None:
+    try:
+        shape = tuple(model.input_shape)
+    except (AttributeError, ValueError):
+        raise Fail(
+            "the model has no input yet: start it with keras.Input(shape=(28, 28))."
+        ) from None
+    _need(shape[1:] in ((28, 28), (784,), (28, 28, 1)), f"the input shape {shape} is not MNIST's.")
+
+
+@functools.lru_cache(maxsize=1)
+def _held_out_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The check's validation images (scaled to [0, 1]) and their labels."""
     from labkit import datasets
 
-    (x_train, y_train), _ = datasets.load_fashion_mnist()
-    x = (x_train[-_HELD_OUT:].astype("float32") / 255.0)[..., None]
-    return x, np.asarray(y_train[-_HELD_OUT:])
+    (x_train, y_train), _ = datasets.load_mnist()
+    return x_train[-_HELD_OUT:].astype("float32") / 255.0, np.asarray(y_train[-_HELD_OUT:])
 
 
-def _layer_signature(model: Any) -> list[tuple[Any, ...]]:
-    """What defines an architecture: each layer's type and its shape-relevant settings."""
-    keys = ("filters", "kernel_size", "strides", "padding", "pool_size", "units", "rate")
-    signature = []
-    for layer in _layers_of(model):
-        if hasattr(layer, "layers"):  # a nested model: its layers are listed after it
-            continue
-        config = layer.get_config()
-        settings = tuple(str(config.get(k)) for k in keys)
-        signature.append((type(layer).__name__, str(config.get("activation")), *settings))
-    return signature
+def _held_out_scores(model: Any) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``model`` on the check's held-out images."""
+    x, y = _held_out_digits()
+    x = x.reshape((-1, *tuple(model.input_shape[1:])))
+    probs = np.asarray(model.predict(x, batch_size=1000, verbose=0), dtype=float)
+    _need(probs.shape == (len(y), 10), "the model must output 10 class probabilities per image.")
+    accuracy = float(np.mean(probs.argmax(axis=1) == y))
+    picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    return accuracy, float(-np.mean(np.log(picked)))
 
 
-def _lesson_convnet_signature() -> list[tuple[Any, ...]]:
+def _updates(model: Any) -> int:
     import keras
-    from keras import layers
 
-    lesson = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=3, activation="relu"),
-            layers.MaxPooling2D(pool_size=2),
-            layers.Conv2D(64, kernel_size=3, activation="relu"),
-            layers.MaxPooling2D(pool_size=2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
-    return _layer_signature(lesson)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", True):
+        return 0
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
-def _accuracy(model: Any, x: np.ndarray, y: np.ndarray, what: str) -> float:
-    probabilities = np.asarray(model.predict(x, batch_size=500, verbose=0))
+def _history(run: Any, what: str) -> Any:
+    import keras
+
+    if not isinstance(run, keras.callbacks.History):
+        raise Fail(
+            f"expected {what} to be the History that model.fit returned, got {type(run).__name__}."
+        )
+    model = getattr(run, "model", None)
+    _need(model is not None, f"{what} is not attached to a trained model: keep what fit returns.")
+    for key in ("loss", "accuracy", "val_accuracy"):
+        values = run.history.get(key)
+        _need(
+            bool(values),
+            f"{what} has no {key!r} per epoch: compile with metrics=['accuracy'] and pass "
+            "validation_data to fit.",
+        )
+    return run
+
+
+def _consistent_with_model(run: Any, what: str) -> float:
+    """The check's held-out accuracy of the History's model; it must agree with the History."""
+    accuracy, _ = _held_out_scores(run.model)
+    reported = float(run.history["val_accuracy"][-1])
     _need(
-        probabilities.shape == (len(x), 10),
-        f"{what} must output 10 class probabilities per image, got {probabilities.shape}.",
+        abs(accuracy - reported) <= 0.06,
+        f"{what}: its model scores {accuracy:.3f} on held-out images the check owns, but the "
+        f"History says validation accuracy {reported:.3f}; validate on held-out training images "
+        "and pass the History of the model you trained.",
     )
-    return float(np.mean(probabilities.argmax(axis=1) == y))
+    return accuracy
 
 
 @_register(
     "06.1",
-    "Count before you run",
-    expects="a tuple (output_shape, parameter_count), e.g. ((h, w, c), n)",
-    verifies="both the output shape and the parameter count of Conv2D(128, 3) on 5 x 5 x 64",
-    hint="without padding a 3 x 3 kernel loses one pixel on each side; every kernel has "
-    "3 x 3 x (input channels) weights, plus one bias per kernel.",
+    "Wider or deeper?",
+    expects="a trained keras.Model: the main MLP with its hidden Dense(512) replaced by two "
+    "Dense(256)",
+    verifies="the model's Dense layers are 256, 256 and 10 units on a 28 x 28 input, with the "
+    "parameter count that implies, and it was trained: it classifies held-out training images "
+    "the check owns (not the test set)",
+    hint="start from the main model's keras.Sequential and replace only its hidden layer; "
+    "model.summary() shows each layer's parameters. Train it (fit) before you check it, and "
+    "compare it with the main model on validation accuracy, not on the test set.",
 )
-def _check_06_1(answer: Any, **context: Any) -> None:
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        raise Fail(f"expected a tuple (output_shape, parameter_count), got {answer!r}.")
-    shape = _shape(answer[0], 3, "the output shape (height, width, channels)")
-    params = _integer(answer[1], "the parameter count")
-    _need(shape == (5 - 2, 5 - 2, 128), "the output shape is wrong.")
-    _need(params == (3 * 3 * 64 + 1) * 128, "the parameter count is wrong.")
+def _check_05_1(answer: Any, **context: Any) -> str:
+    model = _keras_model(answer)
+    _check_mlp_input(model)
+    units = _dense_units(model)
+    _need(units[-1:] == [10], "the last Dense layer must have 10 units (one per digit).")
+    _need(units[:-1] == [256, 256], f"the hidden Dense layers have {units[:-1]} units.")
+    expected = (784 * 256 + 256) + (256 * 256 + 256) + (256 * 10 + 10)
+    _need(model.count_params() == expected, "the parameter count is off: extra layers or biases?")
+    accuracy, _ = _held_out_scores(model)
+    _need(
+        accuracy >= 0.85,
+        f"the model classifies only {accuracy:.1%} of held-out digits correctly: it is not "
+        "trained (or barely); fit it on the scaled training images first.",
+    )
+    return f"{model.count_params():,} parameters, held-out accuracy {accuracy:.3f}"
 
 
 @_register(
     "06.2",
-    "Beat the lesson's network in three epochs",
-    expects='a dict {"model": your improved keras.Model, "baseline": the unchanged '
-    "convnet_layers() network}, both trained with fit the same way (same images, batch size "
-    "and at most 3 epochs); inputs 28 x 28 x 1 in [0, 1], softmax over 10 classes",
-    verifies="your architecture differs from the lesson's, both models were trained for the "
-    "same steps (at most 3 epochs), and on 2,000 held-out Fashion-MNIST training images (the "
-    "validation images, not the test set) yours scores at least 84% and at least one point "
-    "above the baseline",
-    hint="change the architecture, not the training budget: padding, the number of filters, an "
-    "extra convolution per block or a normalisation layer (section 6 and the hint in the "
-    "exercise); train the control exactly as you train your model, and keep the last 5,000 "
-    "training images out of both.",
+    "Learning rate and batch size",
+    expects='a dict {"batch": model, "stochastic": model} of the two models you trained '
+    "(compiled with SGD and fitted)",
+    verifies="batch GD used SGD at 10 times and stochastic GD at a tenth of the lesson's "
+    "learning rate, both were trained (batch GD with far fewer updates than stochastic GD), and "
+    "both have learnt: their loss on held-out images the check owns is well below chance",
+    hint="change only the learning rate of section 9's SGD optimizer for each variant and keep "
+    "its batch sizes; the check counts the updates your optimizer made and measures each model "
+    "on held-out digits, so pass the models after training them.",
 )
-def _check_06_2(answer: Any, **context: Any) -> str:
-    answer = _mapping(answer, ("model", "baseline"), "your model and the baseline")
-    model = _keras_model(answer["model"], "a trained Keras model for 'model'")
-    baseline = _keras_model(answer["baseline"], "the trained baseline (a keras.Model)")
-    _need(model is not baseline, "'model' and 'baseline' are the same object: train two models.")
-    _need(
-        _layer_signature(baseline) == _lesson_convnet_signature(),
-        "'baseline' is not the lesson's convnet_layers() network: the control must be the "
-        "unchanged architecture of section 6.",
-    )
-    _need(
-        _layer_signature(model) != _layer_signature(baseline),
-        "your model has the same architecture as the lesson's network: the exercise asks for "
-        "an architectural change.",
-    )
-    ours, theirs = _fit_history(model, "your model"), _fit_history(baseline, "the baseline")
-    epochs = len(ours.history["loss"])
-    _need(epochs <= 3, f"your model trained for {epochs} epochs; the budget is three.")
-    _need(
-        len(theirs.history["loss"]) == epochs and theirs.params["steps"] == ours.params["steps"],
-        "the two models were not trained with the same budget (epochs and steps per epoch): "
-        "train the baseline exactly like your model.",
-    )
-    x, y = _held_out_fashion()
-    accuracy = _accuracy(model, x, y, "your model")
-    reference = _accuracy(baseline, x, y, "the baseline")
-    _need(reference >= 0.5, "the baseline scores near chance on held-out images: train it.")
-    _need(accuracy >= 0.84, f"your model scores {accuracy:.3f} on held-out images, below 0.84.")
-    _need(
-        accuracy >= reference + 0.01,
-        f"your model scores {accuracy:.3f} on held-out images, the baseline {reference:.3f}: "
-        "not a point ahead.",
-    )
-    return f"held-out accuracy {accuracy:.4f} vs baseline {reference:.4f}"
+def _check_05_2(answer: Any, **context: Any) -> str:
+    import keras
 
-
-_RANDOM_LAYERS = ("RandomRotation", "RandomZoom", "RandomTranslation")
+    if not isinstance(answer, Mapping):
+        raise Fail(f"expected a dict of the two models, got {type(answer).__name__}.")
+    missing = [k for k in ("batch", "stochastic") if k not in answer]
+    _need(not missing, f"the dict lacks the key(s) {missing}; it needs ['batch', 'stochastic'].")
+    _need(answer["batch"] is not answer["stochastic"], "the two entries are the same model.")
+    updates, losses = {}, {}
+    for key, factor in (("batch", 10.0), ("stochastic", 0.1)):
+        model = _keras_model(answer[key], f"a trained Keras model for {key!r}")
+        optimizer = getattr(model, "optimizer", None)
+        _need(optimizer is not None, f"the {key!r} model is not compiled.")
+        _need(
+            isinstance(optimizer, keras.optimizers.SGD),
+            f"the {key!r} model uses {type(optimizer).__name__}, not plain SGD.",
+        )
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        _need(
+            math.isclose(rate, 0.05 * factor, rel_tol=1e-4),
+            f"the {key!r} model's learning rate is not what the exercise asks for.",
+        )
+        updates[key] = _updates(model)
+        _need(updates[key] > 0, f"the {key!r} model was compiled but never trained (0 updates).")
+        _, losses[key] = _held_out_scores(model)
+        _need(
+            losses[key] < 2.0,
+            f"the {key!r} model's loss on held-out digits is {losses[key]:.2f}, close to "
+            f"guessing (ln 10 = {math.log(10):.2f}): it has not learnt; train it longer.",
+        )
+    _need(
+        updates["stochastic"] >= 10 * updates["batch"],
+        f"the 'batch' model made {updates['batch']:,} updates and the 'stochastic' one "
+        f"{updates['stochastic']:,}: batch GD makes one update per epoch, stochastic GD one per "
+        "image; are the batch sizes swapped or equal?",
+    )
+    return ", ".join(
+        f"{key}: {updates[key]:,} updates, held-out loss {losses[key]:.3f}" for key in losses
+    )
 
 
 @_register(
     "06.3",
-    "Flip the digits",
-    expects="a keras.Sequential augmentation block: the one you would keep for digits",
-    verifies="your block has no flip, keeps at least two small geometric augmentations "
-    "(rotation, zoom, translation), really changes the images in training mode, leaves them "
-    "alone at inference and keeps their shape",
-    hint="think about which transformations a handwritten digit survives (section 7 shows "
-    "digits next to their mirror images), and keep the amounts small, as in "
-    "make_augmentation.",
+    "How much dropout?",
+    expects="a dict {rate: History} with the History that fit returned for dropout rates 0, "
+    "0.2 and 0.5 (the main MLP with Dropout(rate), validated on held-out training images)",
+    verifies="each History belongs to the main MLP (Dense 512 and 10) with that dropout rate, "
+    "all were trained for the same epochs, and each model's held-out accuracy, measured by the "
+    "check, agrees with its History's validation accuracy",
+    hint="build the main model with the dropout rate as an argument, train one per "
+    "rate with the same epochs and validation_data, and keep what fit returns; "
+    "plots.plot_history accepts the same dict (with string labels).",
 )
-def _check_06_3(answer: Any, **context: Any) -> None:
-    import keras
-
-    block = _keras_model(answer, "a keras.Sequential of preprocessing layers")
-    layers = _layers_of(block)
-    layer_types = [type(layer).__name__ for layer in layers]
-    _need(
-        not any(isinstance(layer, keras.layers.RandomFlip) for layer in layers),
-        "the block still flips the images.",
-    )
-    geometric = set(_RANDOM_LAYERS) & set(layer_types)
-    _need(len(geometric) >= 2, f"keep at least two geometric augmentations, got {layer_types}.")
-    for layer in layers:
-        config = layer.get_config()
-        for key in ("factor", "height_factor", "width_factor"):
-            value = config.get(key)
-            amounts = value if isinstance(value, (tuple, list)) else [value]
-            if value is not None and any(abs(float(a)) > 0.2 for a in amounts):
-                raise Fail(
-                    f"{type(layer).__name__} transforms too much for a digit ({key} = {value}): "
-                    "an upside-down 6 is a 9."
-                )
-    digits = np.zeros((8, 28, 28, 1), "float32")
-    digits[:, 6:22, 12:16] = 1.0  # a stroke: an image a digit augmentation must move
-    digits[:, 6:10, 8:20] = 1.0
-    out = keras.ops.convert_to_numpy(block(digits, training=True))
-    _need(out.shape == digits.shape, f"the block changes the image shape to {out.shape}.")
-    _need(
-        float(np.mean(np.abs(out - digits))) > 1e-3,
-        "in training mode the block leaves the images unchanged: its augmentations do nothing.",
-    )
-    still = keras.ops.convert_to_numpy(block(digits, training=False))
-    _need(np.allclose(still, digits), "at inference (training=False) the block changes images.")
-
-
-def _run_of(answer: Mapping[str, Any], key: str) -> Any:
-    import keras
-
-    run = answer[key]
-    if not isinstance(run, keras.callbacks.History):
-        raise Fail(
-            f"expected the keras History that fit returned for {key!r}, got {type(run).__name__}."
+def _check_05_3(answer: Any, **context: Any) -> str:
+    if not isinstance(answer, Mapping):
+        raise Fail(f"expected a dict {{rate: History}}, got {type(answer).__name__}.")
+    runs = {}
+    for key, run in answer.items():
+        if isinstance(key, bool) or not isinstance(key, (int, float, np.integer, np.floating)):
+            raise Fail(f"the dict keys must be the dropout rates (numbers), got {key!r}.")
+        runs[round(float(key), 4)] = run
+    missing = [rate for rate in (0.0, 0.2, 0.5) if rate not in runs]
+    _need(not missing, f"the dict lacks the dropout rate(s) {missing}.")
+    epochs, accuracies = set(), {}
+    for rate in (0.0, 0.2, 0.5):
+        run = _history(runs[rate], f"the History for rate {rate}")
+        model = run.model
+        _check_mlp_input(model)
+        _need(_dense_units(model) == [512, 10], f"the model for rate {rate} is not the main MLP.")
+        rates = [r for r in _dropout_rates(model) if r > 0]
+        _need(
+            rates == ([rate] if rate else []),
+            f"the model in the History for rate {rate} has dropout rates {_dropout_rates(model)}.",
         )
-    model = getattr(run, "model", None)
-    _need(model is not None, f"the {key!r} history is not attached to a trained model.")
-    history = _fit_history(model, f"the {key!r} run's model")
-    _need(history is run, f"the {key!r} history is not the last fit of its model.")
-    _need("val_loss" in run.history, f"the {key!r} run has no validation loss: validate it.")
-    return run
+        epochs.add(len(run.history["loss"]))
+        accuracies[rate] = _consistent_with_model(run, f"the History for rate {rate}")
+    _need(len(epochs) == 1, "train every rate for the same number of epochs to compare them.")
+    return ", ".join(f"rate {r}: held-out accuracy {a:.3f}" for r, a in accuracies.items())
+
+
+def _steps(run: Any) -> int:
+    steps = (getattr(run, "params", None) or {}).get("steps")
+    _need(bool(steps), "a History has no step count: pass the History that fit returned.")
+    return int(steps)
 
 
 @_register(
     "06.4",
-    "Give augmentation time",
-    expects='a dict {"plain": History, "augmented": History, "best_epoch": {"plain": int, '
-    '"augmented": int}, "later": "plain", "augmented" or "same"}; pass x_val=, y_val= (the '
-    "validation images both runs were validated on)",
-    verifies="your two runs were trained the same number of epochs (at least 20), only the "
-    "augmented one has random augmentation layers, the histories agree with the models on the "
-    "validation images, and your best epochs and conclusion follow from those histories",
-    hint="the best epoch is the one with the lowest validation loss, counted from 1 as Keras "
-    "prints it; read it off each run's history.history, and check it against the validation "
-    "curves plotted in section 7.",
+    "Data beats regularization",
+    expects="a dict {number of training images: History} for at least 3 training-set sizes: "
+    "the History that fit returned for section 10's big network on that many images",
+    verifies="every History belongs to the big network (two Dense(512)), trained for the same "
+    "epochs on the stated number of images (its steps per epoch say so), its validation "
+    "accuracy agrees with the check's own measurement, and the train/validation gap the check "
+    "reads from the Histories shrinks as the training set grows",
+    hint="repeat section 10's overfitting run for several FIT_SAMPLES (at least 5 times apart) "
+    "with everything else unchanged, keep what train_and_report returns for each size, and "
+    "read the gap from the last epoch of each History.",
 )
-def _check_06_4(answer: Any, **context: Any) -> str:
-    answer = _mapping(
-        answer, ("plain", "augmented", "best_epoch", "later"), "the two runs and your reading"
-    )
-    plain, augmented = _run_of(answer, "plain"), _run_of(answer, "augmented")
-    _need(plain.model is not augmented.model, "the two histories come from the same model.")
-    random_in = {
-        key: any(type(la).__name__.startswith("Random") for la in _layers_of(run.model))
-        for key, run in (("plain", plain), ("augmented", augmented))
-    }
-    _need(random_in["augmented"], "the 'augmented' run's model has no augmentation layers.")
-    _need(not random_in["plain"], "the 'plain' run's model has augmentation layers.")
-    epochs = len(plain.history["val_loss"])
-    _need(
-        len(augmented.history["val_loss"]) == epochs,
-        "the two runs did not train for the same number of epochs.",
-    )
-    _need(epochs >= 20, f"the runs trained {epochs} epochs; give augmentation at least 20.")
-    x_val, y_val = context.get("x_val"), context.get("y_val")
-    _need(
-        x_val is not None and y_val is not None,
-        "this check needs the validation images passed along: check(..., x_val=..., y_val=...).",
-    )
-    for key, run in (("plain", plain), ("augmented", augmented)):
-        loss = run.model.evaluate(x_val, y_val, batch_size=500, verbose=0)
-        loss = float(loss[0] if isinstance(loss, (list, tuple)) else loss)
-        recorded = float(run.history["val_loss"][-1])
+def _check_05_4(answer: Any, **context: Any) -> str:
+    if not isinstance(answer, Mapping):
+        raise Fail(f"expected a dict {{images: History}}, got {type(answer).__name__}.")
+    _need(len(answer) >= 3, f"expected at least 3 training-set sizes, got {len(answer)}.")
+    runs = {_integer(n, "a number of images (dict key)"): run for n, run in answer.items()}
+    _need(min(runs) > 0, "the numbers of images must be positive.")
+    sizes = sorted(runs)
+    _need(sizes[-1] >= 5 * sizes[0], "use sizes at least 5 times apart (e.g. 1x, 2x, 5x, 10x).")
+    for n in sizes:
+        run = _history(runs[n], f"the History for {n:,} images")
+        _check_mlp_input(run.model)
         _need(
-            abs(loss - recorded) <= 0.02 * recorded + 1e-3,
-            f"the {key!r} history's last validation loss is not what its model scores on "
-            "x_val, y_val: pass the histories fit returned and the images they were "
-            "validated on.",
+            _dense_units(run.model) == [512, 512, 10],
+            f"the History for {n:,} images does not belong to the big network of section 10.",
         )
-    best = answer["best_epoch"]
-    best = _mapping(best, ("plain", "augmented"), "best_epoch")
-    measured = {
-        key: int(np.argmin(run.history["val_loss"])) + 1
-        for key, run in (("plain", plain), ("augmented", augmented))
-    }
-    for key in ("plain", "augmented"):
-        _need(
-            _integer(best[key], f"the best epoch of {key!r}") == measured[key],
-            f"the best epoch you give for {key!r} is not the one in its history (lowest "
-            "validation loss, epochs counted from 1).",
-        )
-    later = answer["later"]
     _need(
-        later in ("plain", "augmented", "same"),
-        f"'later' must be 'plain', 'augmented' or 'same', got {later!r}.",
+        len({len(runs[n].history["loss"]) for n in sizes}) == 1,
+        "train every size for the same number of epochs, or the gaps are not comparable.",
     )
-    if measured["plain"] == measured["augmented"]:
-        truth = "same"
-    else:
-        truth = "augmented" if measured["augmented"] > measured["plain"] else "plain"
-    _need(later == truth, "your conclusion in 'later' does not follow from your best epochs.")
-    return f"best epochs: plain {measured['plain']}, augmented {measured['augmented']}"
+    steps = {n: _steps(runs[n]) for n in sizes}
+    batch = max(1, round(sizes[-1] / steps[sizes[-1]]))
+    _need(
+        any(
+            all(math.ceil(n / b) == steps[n] for n in sizes) for b in (batch - 1, batch, batch + 1)
+        ),
+        "the step counts of the Histories do not fit the numbers of images in the keys: each key "
+        "must be the number of images that model was trained on.",
+    )
+    gaps = {}
+    for n in sizes:
+        _consistent_with_model(runs[n], f"the History for {n:,} images")
+        history = runs[n].history
+        gaps[n] = float(history["accuracy"][-1]) - float(history["val_accuracy"][-1])
+    _need(
+        gaps[sizes[-1]] < gaps[sizes[0]] - 0.01,
+        "the gap does not shrink with more data: train every model the same way (same network, "
+        "epochs and batch size), with only the number of images changing.",
+    )
+    return ", ".join(f"{n:,} images: gap {gaps[n]:+.3f}" for n in sizes)

@@ -1,4 +1,4 @@
-"""Checks for the exercises of lesson 08 · LSTMs for sentiment analysis.
+"""Checks for the exercises of lesson 08 · Transfer learning.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 """
@@ -14,279 +14,176 @@ import numpy as np
 from labkit.exercises import (
     Fail,
     _context,
+    _integer,
     _keras_model,
-    _mapping,
     _need,
-    _number,
     _register,
+    _shape,
 )
-from labkit.exercises._shared import _fit_history, _layers_of
-
-
-def _lstm_model(model: Any, mask: bool, what: str) -> Any:
-    import keras
-
-    model = _keras_model(model, f"{what} (keras.Model)")
-    layers = _layers_of(model)
-    embeddings = [la for la in layers if isinstance(la, keras.layers.Embedding)]
-    _need(len(embeddings) == 1, f"{what}: expected one Embedding layer, found {len(embeddings)}.")
-    if mask:
-        _need(bool(embeddings[0].mask_zero), f"{what}'s Embedding does not mask the padding.")
-    else:
-        _need(not embeddings[0].mask_zero, f"{what}'s Embedding still masks the padding.")
-    _need(
-        not any(isinstance(la, keras.layers.Bidirectional) for la in layers),
-        f"{what}: the exercise is about the unidirectional LSTM, not the bidirectional one.",
-    )
-    _need(any(isinstance(la, keras.layers.LSTM) for la in layers), f"{what} has no LSTM layer.")
-    _need(tuple(model.output_shape)[1:] == (1,), f"{what} must output one probability.")
-    return model
-
-
-def _reviews(context: Mapping[str, Any]) -> tuple[Any, np.ndarray]:
-    inputs, labels = _context(context, "val_inputs", "val_labels")
-    labels = np.asarray(labels).ravel()
-    _need(
-        len(labels) == len(inputs) and len(labels) >= 50,
-        "val_inputs and val_labels must hold the same validation reviews (at least 50).",
-    )
-    _need(set(np.unique(labels)) == {0, 1}, "val_labels must hold both classes, 0 and 1.")
-    return inputs, labels
-
-
-def _binary_accuracy(model: Any, inputs: Any, labels: np.ndarray) -> float:
-    p = np.asarray(model.predict(inputs, batch_size=128, verbose=0), dtype=float).ravel()
-    _need(p.size == len(labels), "the model must output one probability per review.")
-    return float(np.mean((p > 0.5) == labels))
+from labkit.exercises._shared import _fit_history
 
 
 @_register(
     "08.1",
-    "Does the mask matter?",
-    expects='a dict {"masked": the trained LSTM with the mask, "unmasked": your trained LSTM '
-    'with mask_zero=False, "lower_without_mask": True or False}; pass val_inputs=, '
-    "val_labels= (the validation reviews)",
-    verifies="both are the lesson's unidirectional LSTM (with and without the mask), both "
-    "were trained, and your conclusion agrees with their validation accuracies as the check "
-    "measures them (clearly lower = at least 2 points)",
-    hint="decide before you train: reviews are padded with zeros at the END; what does a "
-    "left-to-right LSTM read in its last steps, and what happens to its memory of the words? "
-    "Then train, evaluate both models on the validation reviews, and let the numbers decide.",
+    "Count the trainable parameters by hand",
+    expects="an int: the trainable parameters during fine-tuning; pass n_classes= (and alpha= "
+    "for another MobileNet width)",
+    verifies="your count equals the weights of conv_dw_12, conv_pw_12, conv_dw_13, conv_pw_13 "
+    "and the head's Dense layer",
+    hint="with alpha = 0.25 block 12 reads 128 channels and writes 256; a depthwise 3 x 3 "
+    "convolution has 9 weights per channel, a pointwise one c_in x c_out; the Dense layer has "
+    "one weight per (feature, class) plus a bias per class.",
 )
-def _check_08_1(answer: Any, **context: Any) -> str:
-    answer = _mapping(
-        answer, ("masked", "unmasked", "lower_without_mask"), "your two models and conclusion"
-    )
-    guess = answer["lower_without_mask"]
-    if not isinstance(guess, (bool, np.bool_)):
-        raise Fail(f"expected True or False for 'lower_without_mask', got {type(guess).__name__}.")
-    masked = _lstm_model(answer["masked"], True, "the masked model")
-    unmasked = _lstm_model(answer["unmasked"], False, "the unmasked model")
-    _need(masked is not unmasked, "'masked' and 'unmasked' are the same model.")
-    _fit_history(masked, "the masked model")
-    _fit_history(unmasked, "the unmasked model")
-    inputs, labels = _reviews(context)
-    with_mask = _binary_accuracy(masked, inputs, labels)
-    without = _binary_accuracy(unmasked, inputs, labels)
-    _need(
-        bool(guess) == (without <= with_mask - 0.02),
-        "your conclusion does not agree with the validation accuracies of the two models you "
-        "passed: evaluate both on the validation reviews and compare them (clearly lower means "
-        "at least 2 points).",
-    )
-    return f"validation accuracy with the mask {with_mask:.3f}, without {without:.3f}"
-
-
-_STRONG_NEGATIVE = {
-    "worst", "bad", "awful", "terrible", "boring", "bored", "waste", "wasted", "dull", "poor",
-    "poorly", "horrible", "hate", "hated", "disappointing", "disappointment", "disappointed",
-    "stupid", "pointless", "mess", "fails", "failed", "unwatchable", "garbage", "dreadful",
-    "lame", "tedious", "bland", "mediocre", "regret", "ruined", "ridiculous", "painful",
-    "worse", "overrated", "rubbish", "crap", "trash", "nonsense", "annoying", "forgettable",
-    "avoid", "lousy", "pathetic", "atrocious", "abysmal", "insufferable",
-}  # fmt: skip
-_NEGATIONS = {
-    "not", "no", "never", "nothing", "nobody", "none", "nor", "don't", "didn't", "isn't",
-    "wasn't", "can't", "couldn't", "doesn't", "won't", "aren't", "weren't", "hardly",
-    "without", "lacks", "lacking",
-}  # fmt: skip
-_PRAISE = {
-    "good", "great", "funny", "worth", "interesting", "entertaining", "enjoyable", "fun",
-    "recommend", "like", "liked", "love", "loved", "watchable", "well", "clever", "moving",
-    "exciting", "original", "convincing", "believable", "impressive", "engaging", "special",
-    "memorable", "best", "brilliant", "excellent", "wonderful", "amazing", "story", "plot",
-    "sense", "point",
-}  # fmt: skip
-_FILLERS = {"a", "an", "the", "very", "that", "so", "really", "even", "remotely", "at", "all",
-            "particularly", "any", "much", "too", "be", "been", "is", "was", "it"}  # fmt: skip
-_CONTRAST = {"just", "only", "merely", "simply", "but"}  # "not just good", "nothing but the best"
-
-
-def _words(text: str) -> list[str]:
-    import re
-
-    return re.findall(r"[a-z']+", text.lower().replace("<br />", " "))
-
-
-def _negative_verdicts(text: str) -> list[str]:
-    """The phrases of a review that judge it negatively: a strong negative word that no negation
-    turns around ("boring", but not "never boring"), or a negated praise word ("not a good
-    film"), but not a contrast ("not just good", "nothing but the best")."""
-    words = _words(text)
-    found = []
-    for i, word in enumerate(words):
-        before = words[max(0, i - 2) : i]
-        if word in _STRONG_NEGATIVE and not set(before) & _NEGATIONS:
-            found.append(word)
-        if word in _NEGATIONS:
-            for j in range(i + 1, min(i + 5, len(words))):
-                if words[j] in _CONTRAST:
-                    break
-                if words[j] in _PRAISE:
-                    found.append(" ".join(words[i : j + 1]))
-                    break
-                if words[j] not in _FILLERS:
-                    break
-    return found
-
-
-_CLEAR_REVIEWS = {  # reviews any sentiment model worth the name scores the right way round
-    1: [
-        "A wonderful, moving film with brilliant acting and a beautiful score. Loved it.",
-        "One of the best films I have seen in years: great story, superb cast, a masterpiece.",
-        "Excellent, funny and touching from start to finish. Highly recommended.",
-        "A great movie, beautifully made, with a perfect performance by the lead.",
-    ],
-    0: [
-        "The worst film I have ever seen: boring, stupid and a complete waste of time.",
-        "Awful acting, a terrible script and a dull, pointless plot. Avoid it.",
-        "Badly made, poorly acted and painfully boring. What a horrible mess.",
-        "A dreadful, tedious movie. The story is ridiculous and the ending is worse.",
-    ],
-}
+def _check_07_1(answer: Any, **context: Any) -> None:
+    count = _integer(answer, "the number of trainable parameters")
+    (n_classes,) = _context(context, "n_classes")
+    alpha = float(context.get("alpha", 0.25))
+    c12, c13 = int(512 * alpha), int(1024 * alpha)
+    expected = 9 * c12 + c12 * c13 + 9 * c13 + c13 * c13 + (c13 + 1) * int(n_classes)
+    _need(count == expected, "the count is off.")
 
 
 @_register(
     "08.2",
-    "Fool the model",
-    expects="a str: a short review a human reads as clearly negative; pass model= (the final "
-    "model that takes raw strings)",
-    verifies="your review states a negative verdict (a negative word no negation turns "
-    "around, or negated praise), the model tells plainly positive from plainly negative "
-    "reviews, and it scores yours as positive (P(positive) > 0.5)",
-    hint="the model has learnt which words go with which rating: surround a negative verdict "
-    "with words that usually come with praise, and try several versions. The verdict itself "
-    "must stay negative: 'not bad' or 'not just good' praise the film.",
+    "Feature-grid size",
+    expects="a tuple (height, width, channels): the base's output for a 320 x 320 image (pass "
+    "alpha= for another MobileNet width)",
+    verifies="the feature grid of MobileNet v1 (total stride 32) for a 320 x 320 input",
+    hint="MobileNet v1 halves the resolution five times; its last block has 1024 x alpha channels.",
 )
-def _check_08_2(answer: Any, **context: Any) -> str:
-    import tensorflow as tf
+def _check_07_2(answer: Any, **context: Any) -> None:
+    shape = _shape(answer, 3, "the feature-grid shape")
+    alpha = float(context.get("alpha", 0.25))
+    size = 320
+    for _ in range(5):
+        size = math.ceil(size / 2)
+    _need(shape[:2] == (size, size), "the height and width are wrong.")
+    _need(shape[2] == int(1024 * alpha), "the number of channels is wrong.")
 
-    if not isinstance(answer, str):
-        raise Fail(f"expected a review (a str), got {type(answer).__name__}.")
-    words = _words(answer)
-    _need(len(words) >= 5, "write a review of at least five words.")
+
+def _validation(context: Mapping[str, Any], x_name: str) -> tuple[Any, np.ndarray]:
+    x, y = _context(context, x_name, "y_val")
+    y = np.asarray(y).ravel()
+    _need(len(y) == len(x) and len(y) >= 20, f"{x_name} and y_val must hold the same >= 20 images.")
+    _need(len(np.unique(y)) >= 2, "y_val must hold more than one class.")
+    return x, y
+
+
+def _accuracy(model: Any, x: Any, y: np.ndarray, what: str) -> float:
+    probabilities = np.asarray(model.predict(x, batch_size=64, verbose=0))
     _need(
-        bool(_negative_verdicts(answer)),
-        "nothing in your review judges the film negatively (a negative word that no negation "
-        "turns around, or negated praise such as 'not ... good'): a human would not read it "
-        "as negative.",
+        probabilities.ndim == 2 and len(probabilities) == len(y),
+        f"{what} must output one row of class probabilities per image, got {probabilities.shape}.",
     )
-    (model,) = _context(context, "model")
-    _need(hasattr(model, "predict"), f"model= must be a Keras model, got {type(model).__name__}.")
-
-    def scores(texts: list[str]) -> np.ndarray:
-        p = np.asarray(model.predict(tf.constant(texts)[:, None], verbose=0), dtype=float)
-        _need(p.size == len(texts), "model= must output one probability per review.")
-        return p.ravel()
-
-    positive, negative = scores(_CLEAR_REVIEWS[1]), scores(_CLEAR_REVIEWS[0])
-    _need(
-        positive.mean() - negative.mean() >= 0.05 and positive.min() > negative.max() - 0.2,
-        "model= does not tell plainly positive reviews from plainly negative ones: pass the "
-        "lesson's trained final model.",
-    )
-    p = float(scores([answer])[0])
-    _need(p > 0.5, f"the model saw through it: P(positive) = {p:.3f}.")
-    return f"P(positive) = {p:.3f}"
-
-
-def _optimizer_rate(model: Any) -> float:
-    import keras
-
-    optimizer = getattr(model, "optimizer", None)
-    _need(optimizer is not None, "the model is not compiled: build it with make_model.")
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    return float(np.mean(probabilities.argmax(axis=1) == y))
 
 
 @_register(
     "08.3",
-    "Retrain the winner",
-    expects="a trained keras.Model: the bidirectional model built with the search's best "
-    "hyperparameters and trained with validation data; pass hyperparameters=best_hp.values",
-    verifies="your model is bidirectional, uses the best trial's units, embedding size, "
-    "dropout and learning rate, and was (re)trained with fit on validation-monitored epochs",
-    hint="make_model takes every hyperparameter as a keyword argument, and best_hp.values is a "
-    "dict of exactly those names; build a fresh bidirectional model from them (not the "
-    "tuner's own trial model) and train it as in section 4, with early stopping on the "
-    "validation loss.",
+    "How few images are enough?",
+    expects="a dict {images per class: the head trained on that many images per class} for at "
+    "least 3 sizes; pass features_val=, y_val= (the cached validation features)",
+    verifies="every size has its own trained head, the heads' training grew with the images "
+    "per class, and on the validation features the largest training set scores at least as "
+    "well as the smallest, well above chance",
+    hint="for every size pick the first k images of every class from the cached training "
+    "features (np.flatnonzero selects a class's indices), build a fresh make_head for it and "
+    "fit it on those features only; the check measures the heads itself, on the validation "
+    "features.",
 )
-def _check_08_3(answer: Any, **context: Any) -> str:
-    import keras
-
-    model = _keras_model(answer)
-    (values,) = _context(context, "hyperparameters")
-    values = _mapping(
-        values,
-        ("units", "embedding_dim", "dropout", "learning_rate"),
-        "hyperparameters= (best_hp.values)",
-    )
-    layers = _layers_of(model)
-    bidirectional = [la for la in layers if isinstance(la, keras.layers.Bidirectional)]
-    _need(bool(bidirectional), "the model is not bidirectional.")
-    lstm = bidirectional[0].forward_layer
-    _need(lstm.units == int(values["units"]), "the LSTM units are not the best trial's.")
-    embeddings = [la for la in layers if isinstance(la, keras.layers.Embedding)]
+def _check_07_3(answer: Any, **context: Any) -> str:
+    if not isinstance(answer, Mapping):
+        raise Fail(
+            f"expected a dict {{images per class: trained head}}, got {type(answer).__name__}."
+        )
+    _need(len(answer) >= 3, f"expected at least 3 sizes, got {len(answer)}.")
+    heads = {
+        _integer(k, "images per class"): _keras_model(v, "a trained head")
+        for k, v in answer.items()
+    }
     _need(
-        bool(embeddings) and embeddings[0].output_dim == int(values["embedding_dim"]),
-        "the embedding size is not the best trial's.",
+        len({id(h) for h in heads.values()}) == len(heads),
+        "the same head appears for several sizes: train a fresh head for every size.",
+    )
+    sizes = sorted(heads)
+    _need(sizes[0] >= 1 and sizes[-1] >= 4 * sizes[0], "use sizes at least 4 times apart.")
+    steps = {
+        k: _fit_history(h, f"the head for {k} images").params["steps"] for k, h in heads.items()
+    }
+    smallest, largest = sizes[0], sizes[-1]
+    _need(
+        steps[largest] > steps[smallest]
+        and steps[largest] * 3 * smallest >= steps[smallest] * largest,
+        "the heads' training steps per epoch do not grow with the images per class: train "
+        "each head on its own k images per class only.",
+    )
+    x, y = _validation(context, "features_val")
+    accuracy = {k: _accuracy(h, x, y, f"the head for {k} images") for k, h in heads.items()}
+    chance = 1 / max(int(y.max()) + 1, 2)
+    _need(
+        accuracy[largest] >= 2 * chance,
+        f"with {largest} images per class the head scores {accuracy[largest]:.3f} on the "
+        "validation features, close to chance: was it trained on the cached features?",
     )
     _need(
-        math.isclose(float(lstm.dropout), float(values["dropout"]), abs_tol=1e-6),
-        "the dropout is not the best trial's.",
+        accuracy[largest] >= accuracy[smallest],
+        "on the validation features the largest training set scores below the smallest: did "
+        "you pick the images per class and train a fresh head for every size?",
     )
-    _need(
-        math.isclose(_optimizer_rate(model), float(values["learning_rate"]), rel_tol=1e-4),
-        "the learning rate is not the best trial's.",
-    )
-    history = _fit_history(model, "the model")
-    _need(
-        "val_loss" in history.history,
-        "the model was trained without validation data: early stopping needs the validation loss.",
-    )
-    return f"trained {len(history.history['loss'])} epochs"
+    return ", ".join(f"{k}/class: {accuracy[k]:.3f}" for k in sizes)
 
 
 @_register(
     "08.4",
-    "How many words are unknown?",
-    expects="a float between 0 and 1: the share of [UNK] among the non-padding test tokens; "
-    "pass vectorizer= and texts= (the test reviews)",
-    verifies="your share matches the vectorizer's [UNK] tokens (index 1) among all non-padding "
-    "tokens of the reviews",
-    hint="the vectorizer turns reviews into token indices, 0 for padding and 1 for [UNK]; "
-    "count over all reviews together (one share of all tokens, not a mean of per-review "
-    "shares), and leave the padding out.",
+    "Break the rule on purpose",
+    expects="a trained keras.Model: the fine-tuning model with data augmentation, taking raw "
+    "images; pass x_val=, y_val= (the validation images)",
+    verifies="your model has RandomFlip and RandomRotation before the pretrained MobileNet base, "
+    "they really change the images in training mode, the top of the base is trainable, and "
+    "the trained model classifies the validation images well above chance",
+    hint="build a new functional model from keras.Input: the random augmentation layers first, "
+    "then the preprocessing, the base (top blocks unfrozen as in section 4) and the head; "
+    "train it with fit, and think about why the cached features cannot be used any more.",
 )
-def _check_08_4(answer: Any, **context: Any) -> str:
-    import tensorflow as tf
+def _check_07_4(answer: Any, **context: Any) -> str:
+    import keras
 
-    share = _number(answer, "a share")
-    _need(0 <= share <= 1, "a share lies between 0 and 1.")
-    vectorizer, texts = _context(context, "vectorizer", "texts")
-    ids = np.asarray(vectorizer(tf.constant([str(t) for t in texts])[:, None]))
-    reference = float(np.sum(ids == 1) / max(np.sum(ids > 0), 1))
+    model = _keras_model(answer)
+    names = [type(layer).__name__ for layer in model.layers]
+    for needed in ("RandomFlip", "RandomRotation"):
+        _need(needed in names, f"the model has no {needed} layer.")
+    bases = [i for i, layer in enumerate(model.layers) if isinstance(layer, keras.Model)]
+    _need(bool(bases), "the model does not contain the pretrained base as a sub-model.")
+    base = model.layers[bases[0]]
     _need(
-        abs(share - reference) <= 0.002,
-        "the share does not match: count only non-padding tokens, of all the given reviews.",
+        "mobilenet" in base.name.lower() and len(base.layers) >= 20,
+        f"the sub-model {base.name!r} is not the lesson's pretrained MobileNet base.",
     )
-    return f"{share:.2%} of the tokens are unknown"
+    first_random = min(names.index("RandomFlip"), names.index("RandomRotation"))
+    _need(first_random < bases[0], "the augmentation must come before the base.")
+    shape = tuple(model.input_shape)
+    _need(len(shape) == 4 and shape[-1] == 3, f"the model must take RGB images, got {shape}.")
+    size = [int(n) if n else 96 for n in shape[1:3]]
+    images = np.random.default_rng(7).uniform(0, 255, (16, *size, 3)).astype("float32")
+    for layer in model.layers[: bases[0]]:
+        if type(layer).__name__.startswith("Random"):
+            changed = keras.ops.convert_to_numpy(layer(images, training=True))
+            _need(
+                float(np.mean(np.abs(changed - images))) > 1e-3,
+                f"in training mode {type(layer).__name__} leaves the images unchanged.",
+            )
+    _need(
+        bool(base.trainable_weights),
+        "the base is entirely frozen: the exercise asks for the fine-tuning model, with the "
+        "top blocks unfrozen.",
+    )
+    _fit_history(model, "the model")
+    x, y = _validation(context, "x_val")
+    accuracy = _accuracy(model, x, y, "the model")
+    chance = 1 / max(int(y.max()) + 1, 2)
+    _need(
+        accuracy >= 3 * chance,
+        f"the model scores {accuracy:.3f} on the validation images, close to chance: "
+        "fine-tune it (head first) before you compare.",
+    )
+    return f"validation accuracy {accuracy:.3f}"

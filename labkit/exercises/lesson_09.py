@@ -1,4 +1,4 @@
-"""Checks for the exercises of lesson 09 · Neural style transfer.
+"""Checks for the exercises of lesson 09 · LSTMs for sentiment analysis.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 """
@@ -6,7 +6,7 @@ Registered in :mod:`labkit.exercises` when it is imported.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,204 +14,279 @@ import numpy as np
 from labkit.exercises import (
     Fail,
     _context,
+    _keras_model,
     _mapping,
     _need,
     _number,
     _register,
-    _shape,
 )
-from labkit.exercises._shared import _curve
+from labkit.exercises._shared import _fit_history, _layers_of
 
 
-def _gram_exercise_reference() -> np.ndarray:
-    channel_0 = np.array([[1.0, 0.0], [2.0, 1.0]]).ravel()
-    channel_1 = np.array([[0.0, 1.0], [1.0, 3.0]]).ravel()
-    flat = np.stack([channel_0, channel_1], axis=1)  # one row per position
-    return flat.T @ flat / len(flat)
+def _lstm_model(model: Any, mask: bool, what: str) -> Any:
+    import keras
+
+    model = _keras_model(model, f"{what} (keras.Model)")
+    layers = _layers_of(model)
+    embeddings = [la for la in layers if isinstance(la, keras.layers.Embedding)]
+    _need(len(embeddings) == 1, f"{what}: expected one Embedding layer, found {len(embeddings)}.")
+    if mask:
+        _need(bool(embeddings[0].mask_zero), f"{what}'s Embedding does not mask the padding.")
+    else:
+        _need(not embeddings[0].mask_zero, f"{what}'s Embedding still masks the padding.")
+    _need(
+        not any(isinstance(la, keras.layers.Bidirectional) for la in layers),
+        f"{what}: the exercise is about the unidirectional LSTM, not the bidirectional one.",
+    )
+    _need(any(isinstance(la, keras.layers.LSTM) for la in layers), f"{what} has no LSTM layer.")
+    _need(tuple(model.output_shape)[1:] == (1,), f"{what} must output one probability.")
+    return model
+
+
+def _reviews(context: Mapping[str, Any]) -> tuple[Any, np.ndarray]:
+    inputs, labels = _context(context, "val_inputs", "val_labels")
+    labels = np.asarray(labels).ravel()
+    _need(
+        len(labels) == len(inputs) and len(labels) >= 50,
+        "val_inputs and val_labels must hold the same validation reviews (at least 50).",
+    )
+    _need(set(np.unique(labels)) == {0, 1}, "val_labels must hold both classes, 0 and 1.")
+    return inputs, labels
+
+
+def _binary_accuracy(model: Any, inputs: Any, labels: np.ndarray) -> float:
+    p = np.asarray(model.predict(inputs, batch_size=128, verbose=0), dtype=float).ravel()
+    _need(p.size == len(labels), "the model must output one probability per review.")
+    return float(np.mean((p > 0.5) == labels))
 
 
 @_register(
     "09.1",
-    "A Gram matrix by hand",
-    expects="a 2 x 2 nested list [[G00, G01], [G10, G11]] of numbers",
-    verifies="your Gram matrix G = F^T F / M of the exercise's 2 x 2 x 2 feature map",
-    hint="flatten each channel to 4 values; G[c][d] is the mean over the 4 positions of "
-    "channel c times channel d, so the diagonal holds the mean of the squares and G is "
-    "symmetric.",
+    "Does the mask matter?",
+    expects='a dict {"masked": the trained LSTM with the mask, "unmasked": your trained LSTM '
+    'with mask_zero=False, "lower_without_mask": True or False}; pass val_inputs=, '
+    "val_labels= (the validation reviews)",
+    verifies="both are the lesson's unidirectional LSTM (with and without the mask), both "
+    "were trained, and your conclusion agrees with their validation accuracies as the check "
+    "measures them (clearly lower = at least 2 points)",
+    hint="decide before you train: reviews are padded with zeros at the END; what does a "
+    "left-to-right LSTM read in its last steps, and what happens to its memory of the words? "
+    "Then train, evaluate both models on the validation reviews, and let the numbers decide.",
 )
-def _check_09_1(answer: Any, **context: Any) -> None:
-    if isinstance(answer, (str, bytes)) or not isinstance(answer, (Sequence, np.ndarray)):
-        raise Fail(f"expected a 2 x 2 nested list, got {type(answer).__name__}.")
-    try:
-        gram = np.asarray(answer, dtype=float)
-    except (TypeError, ValueError):
-        raise Fail("expected a 2 x 2 nested list of numbers.") from None
-    _need(gram.shape == (2, 2), f"expected a 2 x 2 nested list, got shape {gram.shape}.")
-    reference = _gram_exercise_reference()
-    _need(np.allclose(gram, gram.T), "a Gram matrix is symmetric: G[0][1] must equal G[1][0].")
-    _need(
-        np.allclose(np.diag(gram), np.diag(reference), atol=1e-3),
-        "the diagonal is wrong (each entry is a mean of squares).",
+def _check_08_1(answer: Any, **context: Any) -> str:
+    answer = _mapping(
+        answer, ("masked", "unmasked", "lower_without_mask"), "your two models and conclusion"
     )
+    guess = answer["lower_without_mask"]
+    if not isinstance(guess, (bool, np.bool_)):
+        raise Fail(f"expected True or False for 'lower_without_mask', got {type(guess).__name__}.")
+    masked = _lstm_model(answer["masked"], True, "the masked model")
+    unmasked = _lstm_model(answer["unmasked"], False, "the unmasked model")
+    _need(masked is not unmasked, "'masked' and 'unmasked' are the same model.")
+    _fit_history(masked, "the masked model")
+    _fit_history(unmasked, "the unmasked model")
+    inputs, labels = _reviews(context)
+    with_mask = _binary_accuracy(masked, inputs, labels)
+    without = _binary_accuracy(unmasked, inputs, labels)
     _need(
-        math.isclose(gram[0, 1], reference[0, 1], abs_tol=1e-3),
-        "the off-diagonal entry is wrong (a mean of products).",
+        bool(guess) == (without <= with_mask - 0.02),
+        "your conclusion does not agree with the validation accuracies of the two models you "
+        "passed: evaluate both on the validation reviews and compare them (clearly lower means "
+        "at least 2 points).",
     )
+    return f"validation accuracy with the mask {with_mask:.3f}, without {without:.3f}"
+
+
+_STRONG_NEGATIVE = {
+    "worst", "bad", "awful", "terrible", "boring", "bored", "waste", "wasted", "dull", "poor",
+    "poorly", "horrible", "hate", "hated", "disappointing", "disappointment", "disappointed",
+    "stupid", "pointless", "mess", "fails", "failed", "unwatchable", "garbage", "dreadful",
+    "lame", "tedious", "bland", "mediocre", "regret", "ruined", "ridiculous", "painful",
+    "worse", "overrated", "rubbish", "crap", "trash", "nonsense", "annoying", "forgettable",
+    "avoid", "lousy", "pathetic", "atrocious", "abysmal", "insufferable",
+}  # fmt: skip
+_NEGATIONS = {
+    "not", "no", "never", "nothing", "nobody", "none", "nor", "don't", "didn't", "isn't",
+    "wasn't", "can't", "couldn't", "doesn't", "won't", "aren't", "weren't", "hardly",
+    "without", "lacks", "lacking",
+}  # fmt: skip
+_PRAISE = {
+    "good", "great", "funny", "worth", "interesting", "entertaining", "enjoyable", "fun",
+    "recommend", "like", "liked", "love", "loved", "watchable", "well", "clever", "moving",
+    "exciting", "original", "convincing", "believable", "impressive", "engaging", "special",
+    "memorable", "best", "brilliant", "excellent", "wonderful", "amazing", "story", "plot",
+    "sense", "point",
+}  # fmt: skip
+_FILLERS = {"a", "an", "the", "very", "that", "so", "really", "even", "remotely", "at", "all",
+            "particularly", "any", "much", "too", "be", "been", "is", "was", "it"}  # fmt: skip
+_CONTRAST = {"just", "only", "merely", "simply", "but"}  # "not just good", "nothing but the best"
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[a-z']+", text.lower().replace("<br />", " "))
+
+
+def _negative_verdicts(text: str) -> list[str]:
+    """The phrases of a review that judge it negatively: a strong negative word that no negation
+    turns around ("boring", but not "never boring"), or a negated praise word ("not a good
+    film"), but not a contrast ("not just good", "nothing but the best")."""
+    words = _words(text)
+    found = []
+    for i, word in enumerate(words):
+        before = words[max(0, i - 2) : i]
+        if word in _STRONG_NEGATIVE and not set(before) & _NEGATIONS:
+            found.append(word)
+        if word in _NEGATIONS:
+            for j in range(i + 1, min(i + 5, len(words))):
+                if words[j] in _CONTRAST:
+                    break
+                if words[j] in _PRAISE:
+                    found.append(" ".join(words[i : j + 1]))
+                    break
+                if words[j] not in _FILLERS:
+                    break
+    return found
+
+
+_CLEAR_REVIEWS = {  # reviews any sentiment model worth the name scores the right way round
+    1: [
+        "A wonderful, moving film with brilliant acting and a beautiful score. Loved it.",
+        "One of the best films I have seen in years: great story, superb cast, a masterpiece.",
+        "Excellent, funny and touching from start to finish. Highly recommended.",
+        "A great movie, beautifully made, with a perfect performance by the lead.",
+    ],
+    0: [
+        "The worst film I have ever seen: boring, stupid and a complete waste of time.",
+        "Awful acting, a terrible script and a dull, pointless plot. Avoid it.",
+        "Badly made, poorly acted and painfully boring. What a horrible mess.",
+        "A dreadful, tedious movie. The story is ridiculous and the ending is worse.",
+    ],
+}
 
 
 @_register(
     "09.2",
-    "Size of the style description",
-    expects="a tuple (rows, columns): the shape of block4_conv1's Gram matrix (the same for "
-    "both image sizes, if you think so)",
-    verifies="the Gram matrix of block4_conv1 is channels x channels, whatever the image size",
-    hint="a Gram matrix is channels x channels: the positions are summed away; the channel "
-    "counts are printed in section 2.",
+    "Fool the model",
+    expects="a str: a short review a human reads as clearly negative; pass model= (the final "
+    "model that takes raw strings)",
+    verifies="your review states a negative verdict (a negative word no negation turns "
+    "around, or negated praise), the model tells plainly positive from plainly negative "
+    "reviews, and it scores yours as positive (P(positive) > 0.5)",
+    hint="the model has learnt which words go with which rating: surround a negative verdict "
+    "with words that usually come with praise, and try several versions. The verdict itself "
+    "must stay negative: 'not bad' or 'not just good' praise the film.",
 )
-def _check_09_2(answer: Any, **context: Any) -> None:
-    shape = _shape(answer, 2, "the Gram matrix's shape (rows, columns)")
-    _need(shape[0] == shape[1], "a Gram matrix is square (channels x channels).")
-    _need(shape != (256 * 341, 256 * 341), "the positions are summed away, not kept.")
-    _need(shape == (512, 512), "the size is not block4_conv1's number of channels.")
+def _check_08_2(answer: Any, **context: Any) -> str:
+    import tensorflow as tf
 
-
-def _image(value: Any, photo: np.ndarray, what: str) -> np.ndarray:
-    try:
-        image = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise Fail(f"{what} must be an image array (generated.numpy()).") from None
+    if not isinstance(answer, str):
+        raise Fail(f"expected a review (a str), got {type(answer).__name__}.")
+    words = _words(answer)
+    _need(len(words) >= 5, "write a review of at least five words.")
     _need(
-        image.squeeze().shape == photo.squeeze().shape,
-        f"{what} has shape {image.shape}; the content photo has {photo.shape}.",
+        bool(_negative_verdicts(answer)),
+        "nothing in your review judges the film negatively (a negative word that no negation "
+        "turns around, or negated praise such as 'not ... good'): a human would not read it "
+        "as negative.",
     )
-    image = image.reshape(photo.shape)
-    _need(bool(np.all(np.isfinite(image))), f"{what} contains values that are not finite.")
+    (model,) = _context(context, "model")
+    _need(hasattr(model, "predict"), f"model= must be a Keras model, got {type(model).__name__}.")
+
+    def scores(texts: list[str]) -> np.ndarray:
+        p = np.asarray(model.predict(tf.constant(texts)[:, None], verbose=0), dtype=float)
+        _need(p.size == len(texts), "model= must output one probability per review.")
+        return p.ravel()
+
+    positive, negative = scores(_CLEAR_REVIEWS[1]), scores(_CLEAR_REVIEWS[0])
     _need(
-        float(image.min()) >= -1e-3 and float(image.max()) <= 1 + 1e-3,
-        f"{what} has pixels outside [0, 1]: pass the generated image as the loop keeps it.",
+        positive.mean() - negative.mean() >= 0.05 and positive.min() > negative.max() - 0.2,
+        "model= does not tell plainly positive reviews from plainly negative ones: pass the "
+        "lesson's trained final model.",
     )
-    return image
+    p = float(scores([answer])[0])
+    _need(p > 0.5, f"the model saw through it: P(positive) = {p:.3f}.")
+    return f"P(positive) = {p:.3f}"
 
 
-def _photo(context: Mapping[str, Any]) -> np.ndarray:
-    (photo,) = _context(context, "content_image")
-    try:
-        photo = np.asarray(photo, dtype=float)
-    except (TypeError, ValueError):
-        raise Fail("content_image= must be the content photo as an array.") from None
-    _need(photo.ndim >= 3 and photo.shape[-1] == 3, "content_image= must be an RGB image.")
-    _need(float(np.std(photo)) > 1e-3, "content_image= is blank: pass the content photo.")
-    return photo
+def _optimizer_rate(model: Any) -> float:
+    import keras
 
-
-def _likeness(image: np.ndarray, photo: np.ndarray) -> float:
-    """Correlation of the pixels with the photo's: 1 for the photo, about 0 for noise."""
-    return float(np.corrcoef(image.ravel(), photo.ravel())[0, 1])
-
-
-def _run(value: Any, photo: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-    run = _mapping(value, ("image", "content"), what)
-    return _image(run["image"], photo, f"{what}'s image"), _curve(
-        run["content"], f"{what}'s content-loss curve"
-    )
+    optimizer = getattr(model, "optimizer", None)
+    _need(optimizer is not None, "the model is not compiled: build it with make_model.")
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 @_register(
     "09.3",
-    "Turn the knob",
-    expects='a dict {STYLE_WEIGHT: {"image": the final generated image, "content": that run\'s '
-    "history['content']}} for at least 3 style weights, the largest at least 100 times the "
-    "smallest; pass content_image=",
-    verifies="every run started from the photo (zero content loss at the first step), its "
-    "image still shows the photo, and both the final content loss and the image's distance "
-    "from the photo grow with the style weight",
-    hint="start every run again from the photo (a fresh tf.Variable, optimizer and "
-    "train_step), change only STYLE_WEIGHT, and keep each run's own image and loss history; "
-    "the content loss is one of the parts train_step returns, not the total.",
+    "Retrain the winner",
+    expects="a trained keras.Model: the bidirectional model built with the search's best "
+    "hyperparameters and trained with validation data; pass hyperparameters=best_hp.values",
+    verifies="your model is bidirectional, uses the best trial's units, embedding size, "
+    "dropout and learning rate, and was (re)trained with fit on validation-monitored epochs",
+    hint="make_model takes every hyperparameter as a keyword argument, and best_hp.values is a "
+    "dict of exactly those names; build a fresh bidirectional model from them (not the "
+    "tuner's own trial model) and train it as in section 4, with early stopping on the "
+    "validation loss.",
 )
-def _check_09_3(answer: Any, **context: Any) -> str:
-    if not isinstance(answer, Mapping):
-        raise Fail(f"expected a dict {{style weight: run}}, got {type(answer).__name__}.")
-    _need(len(answer) >= 3, f"expected at least 3 style weights, got {len(answer)}.")
-    photo = _photo(context)
-    runs = {
-        _number(k, "a style weight (dict key)"): _run(v, photo, f"the run for {k!r}")
-        for k, v in answer.items()
-    }
-    _need(min(runs) > 0, "style weights are positive.")
-    weights = sorted(runs)
-    _need(weights[-1] >= 100 * weights[0], "use style weights at least 100 times apart.")
-    for w in weights:
-        image, curve = runs[w]
-        _need(
-            curve[0] <= 1e-3 * curve.max() + 1e-12,
-            f"the run for style weight {w:g} does not start at zero content loss: start every "
-            "run from the photo itself, and record the loss of each step.",
-        )
-        _need(
-            _likeness(image, photo) >= 0.3,
-            f"the image of style weight {w:g} does not resemble the photo any more: is it that "
-            "run's generated image?",
-        )
-    final = [runs[w][1][-1] for w in weights]
-    _need(
-        all(b > a for a, b in zip(final, final[1:], strict=False)),
-        "the final content loss does not grow with the style weight: did every run start again "
-        "from the photo with a fresh optimizer, and did you store the content part of the loss?",
+def _check_08_3(answer: Any, **context: Any) -> str:
+    import keras
+
+    model = _keras_model(answer)
+    (values,) = _context(context, "hyperparameters")
+    values = _mapping(
+        values,
+        ("units", "embedding_dim", "dropout", "learning_rate"),
+        "hyperparameters= (best_hp.values)",
     )
-    distance = [float(np.mean(np.abs(runs[w][0] - photo))) for w in weights]
+    layers = _layers_of(model)
+    bidirectional = [la for la in layers if isinstance(la, keras.layers.Bidirectional)]
+    _need(bool(bidirectional), "the model is not bidirectional.")
+    lstm = bidirectional[0].forward_layer
+    _need(lstm.units == int(values["units"]), "the LSTM units are not the best trial's.")
+    embeddings = [la for la in layers if isinstance(la, keras.layers.Embedding)]
     _need(
-        distance[0] > 1e-4 and distance[-1] > distance[0],
-        "the images do not move further from the photo as the style weight grows: pass each "
-        "run's own final image.",
+        bool(embeddings) and embeddings[0].output_dim == int(values["embedding_dim"]),
+        "the embedding size is not the best trial's.",
     )
-    return ", ".join(f"style weight {w:g}: content {runs[w][1][-1]:.3g}" for w in weights)
+    _need(
+        math.isclose(float(lstm.dropout), float(values["dropout"]), abs_tol=1e-6),
+        "the dropout is not the best trial's.",
+    )
+    _need(
+        math.isclose(_optimizer_rate(model), float(values["learning_rate"]), rel_tol=1e-4),
+        "the learning rate is not the best trial's.",
+    )
+    history = _fit_history(model, "the model")
+    _need(
+        "val_loss" in history.history,
+        "the model was trained without validation data: early stopping needs the validation loss.",
+    )
+    return f"trained {len(history.history['loss'])} epochs"
 
 
 @_register(
     "09.4",
-    "Start from noise",
-    expects='a dict {"photo": {"image": final image, "content": history[\'content\']}, '
-    '"noise": {...the same for the noise start}}, both runs with the same steps; pass '
-    "content_image=",
-    verifies="the photo start begins at zero content loss, the noise start far above it and "
-    "its content loss falls, and the noise start's final image has begun to show the photo",
-    hint="run the loop twice, once with generated = tf.Variable(content_image) and once "
-    "starting from uniform noise, each with a fresh optimizer and train_step, and keep each "
-    "run's final image and history['content'].",
+    "How many words are unknown?",
+    expects="a float between 0 and 1: the share of [UNK] among the non-padding test tokens; "
+    "pass vectorizer= and texts= (the test reviews)",
+    verifies="your share matches the vectorizer's [UNK] tokens (index 1) among all non-padding "
+    "tokens of the reviews",
+    hint="the vectorizer turns reviews into token indices, 0 for padding and 1 for [UNK]; "
+    "count over all reviews together (one share of all tokens, not a mean of per-review "
+    "shares), and leave the padding out.",
 )
-def _check_09_4(answer: Any, **context: Any) -> str:
-    answer = _mapping(answer, ("photo", "noise"), "the two runs")
-    photo_image = _photo(context)
-    from_photo, photo = _run(answer["photo"], photo_image, "the photo start")
-    from_noise, noise = _run(answer["noise"], photo_image, "the noise start")
-    _need(len(photo) == len(noise), "run both starts for the same number of steps.")
-    _need(noise[0] > 0, "the noise start's first content loss must be above zero.")
+def _check_08_4(answer: Any, **context: Any) -> str:
+    import tensorflow as tf
+
+    share = _number(answer, "a share")
+    _need(0 <= share <= 1, "a share lies between 0 and 1.")
+    vectorizer, texts = _context(context, "vectorizer", "texts")
+    ids = np.asarray(vectorizer(tf.constant([str(t) for t in texts])[:, None]))
+    reference = float(np.sum(ids == 1) / max(np.sum(ids > 0), 1))
     _need(
-        photo[0] <= 1e-3 * noise[0],
-        "the photo start's first content loss should be (almost) zero: is 'photo' the run "
-        "that starts from the content photo, and the loss measured before the first update?",
+        abs(share - reference) <= 0.002,
+        "the share does not match: count only non-padding tokens, of all the given reviews.",
     )
-    _need(
-        noise[-1] < 0.5 * noise[0],
-        "the noise start's content loss does not fall by half: more steps, or is it the "
-        "content part of the loss?",
-    )
-    _need(
-        _likeness(from_photo, photo_image) >= 0.5,
-        "the photo start's final image does not resemble the photo: is it that run's image?",
-    )
-    _need(
-        float(np.mean(np.abs(from_noise - from_photo))) > 1e-3,
-        "the two runs' final images are the same: pass each run's own image.",
-    )
-    likeness = _likeness(from_noise, photo_image)
-    _need(
-        likeness >= 0.1,
-        "the noise start's final image shows nothing of the photo yet (its pixels do not "
-        "correlate with the photo's): is it the image the noise run produced? More steps help.",
-    )
-    return (
-        f"noise start: content loss {noise[0]:.3g} -> {noise[-1]:.3g} in {len(noise)} steps, "
-        f"correlation with the photo {likeness:.2f}"
-    )
+    return f"{share:.2%} of the tokens are unknown"

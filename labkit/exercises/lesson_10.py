@@ -1,4 +1,4 @@
-"""Checks for the exercises of lesson 10 · Generative adversarial networks.
+"""Checks for the exercises of lesson 10 · Neural style transfer.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 """
@@ -6,196 +6,212 @@ Registered in :mod:`labkit.exercises` when it is imported.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from labkit.exercises import (
     Fail,
-    _callable,
     _context,
-    _integer,
     _mapping,
     _need,
     _number,
     _register,
     _shape,
 )
+from labkit.exercises._shared import _curve
+
+
+def _gram_exercise_reference() -> np.ndarray:
+    channel_0 = np.array([[1.0, 0.0], [2.0, 1.0]]).ravel()
+    channel_1 = np.array([[0.0, 1.0], [1.0, 3.0]]).ravel()
+    flat = np.stack([channel_0, channel_1], axis=1)  # one row per position
+    return flat.T @ flat / len(flat)
 
 
 @_register(
     "10.1",
-    "Upsampling by hand",
-    expects="a tuple (output_shape, parameter_count), e.g. ((h, w, c), n)",
-    verifies="both the output shape and the parameter count of Conv2DTranspose(32, 4, "
-    "strides=2, padding='same') on 14 x 14 x 64",
-    hint="with padding='same' a stride-2 transposed convolution exactly doubles height and "
-    "width; the kernel has one 4 x 4 weight per (input channel, output channel), plus one bias "
-    "per output channel.",
+    "A Gram matrix by hand",
+    expects="a 2 x 2 nested list [[G00, G01], [G10, G11]] of numbers",
+    verifies="your Gram matrix G = F^T F / M of the exercise's 2 x 2 x 2 feature map",
+    hint="flatten each channel to 4 values; G[c][d] is the mean over the 4 positions of "
+    "channel c times channel d, so the diagonal holds the mean of the squares and G is "
+    "symmetric.",
 )
-def _check_10_1(answer: Any, **context: Any) -> None:
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        raise Fail(f"expected a tuple (output_shape, parameter_count), got {answer!r}.")
-    shape = _shape(answer[0], 3, "the output shape (height, width, channels)")
-    params = _integer(answer[1], "the parameter count")
-    _need(shape == (14 * 2, 14 * 2, 32), "the output shape is wrong.")
-    _need(params == 4 * 4 * 64 * 32 + 32, "the parameter count is wrong.")
-
-
-def _latent_reference(z0: np.ndarray, z1: np.ndarray, n: int) -> np.ndarray:
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    return (1 - t) * z0[None, :] + t * z1[None, :]
+def _check_09_1(answer: Any, **context: Any) -> None:
+    if isinstance(answer, (str, bytes)) or not isinstance(answer, (Sequence, np.ndarray)):
+        raise Fail(f"expected a 2 x 2 nested list, got {type(answer).__name__}.")
+    try:
+        gram = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError):
+        raise Fail("expected a 2 x 2 nested list of numbers.") from None
+    _need(gram.shape == (2, 2), f"expected a 2 x 2 nested list, got shape {gram.shape}.")
+    reference = _gram_exercise_reference()
+    _need(np.allclose(gram, gram.T), "a Gram matrix is symmetric: G[0][1] must equal G[1][0].")
+    _need(
+        np.allclose(np.diag(gram), np.diag(reference), atol=1e-3),
+        "the diagonal is wrong (each entry is a mean of squares).",
+    )
+    _need(
+        math.isclose(gram[0, 1], reference[0, 1], abs_tol=1e-3),
+        "the off-diagonal entry is wrong (a mean of products).",
+    )
 
 
 @_register(
     "10.2",
-    "Walk through the latent space",
-    expects="a function latent_path(z0, z1, n) -> array (n, len(z0))",
-    verifies="your path starts at z0, ends at z1 and takes n equal steps on the straight line, "
-    "on random vectors and for several n",
-    hint="every point of the straight line is a weighted mix of the two ends, the weight of z1 "
-    "going from 0 to 1 in equal steps; np.linspace makes equal steps, and NumPy broadcasting "
-    "of a column of weights against a row vector gives one point per row.",
+    "Size of the style description",
+    expects="a tuple (rows, columns): the shape of block4_conv1's Gram matrix (the same for "
+    "both image sizes, if you think so)",
+    verifies="the Gram matrix of block4_conv1 is channels x channels, whatever the image size",
+    hint="a Gram matrix is channels x channels: the positions are summed away; the channel "
+    "counts are printed in section 2.",
 )
-def _check_10_2(answer: Any, **context: Any) -> None:
-    latent_path = _callable(answer, "a function latent_path(z0, z1, n)")
-    rng = np.random.default_rng(10)
-    for dim, n in ((100, 8), (3, 2), (16, 5)):
-        z0 = rng.normal(size=dim).astype("float32")
-        z1 = rng.normal(size=dim).astype("float32")
-        got = np.asarray(latent_path(z0.copy(), z1.copy(), n), dtype=float)
-        _need(
-            got.shape == (n, dim),
-            f"for n = {n} and {dim}-d vectors expected shape ({n}, {dim}), got {got.shape}.",
-        )
-        _need(np.allclose(got[0], z0, atol=1e-5), "the path does not start at z0.")
-        _need(np.allclose(got[-1], z1, atol=1e-5), "the path does not end at z1.")
-        _need(
-            np.allclose(got, _latent_reference(z0, z1, n), atol=1e-4),
-            f"for n = {n} the steps are not equal, or the points leave the straight line.",
-        )
+def _check_09_2(answer: Any, **context: Any) -> None:
+    shape = _shape(answer, 2, "the Gram matrix's shape (rows, columns)")
+    _need(shape[0] == shape[1], "a Gram matrix is square (channels x channels).")
+    _need(shape != (256 * 341, 256 * 341), "the positions are summed away, not kept.")
+    _need(shape == (512, 512), "the size is not block4_conv1's number of channels.")
+
+
+def _image(value: Any, photo: np.ndarray, what: str) -> np.ndarray:
+    try:
+        image = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise Fail(f"{what} must be an image array (generated.numpy()).") from None
+    _need(
+        image.squeeze().shape == photo.squeeze().shape,
+        f"{what} has shape {image.shape}; the content photo has {photo.shape}.",
+    )
+    image = image.reshape(photo.shape)
+    _need(bool(np.all(np.isfinite(image))), f"{what} contains values that are not finite.")
+    _need(
+        float(image.min()) >= -1e-3 and float(image.max()) <= 1 + 1e-3,
+        f"{what} has pixels outside [0, 1]: pass the generated image as the loop keeps it.",
+    )
+    return image
+
+
+def _photo(context: Mapping[str, Any]) -> np.ndarray:
+    (photo,) = _context(context, "content_image")
+    try:
+        photo = np.asarray(photo, dtype=float)
+    except (TypeError, ValueError):
+        raise Fail("content_image= must be the content photo as an array.") from None
+    _need(photo.ndim >= 3 and photo.shape[-1] == 3, "content_image= must be an RGB image.")
+    _need(float(np.std(photo)) > 1e-3, "content_image= is blank: pass the content photo.")
+    return photo
+
+
+def _likeness(image: np.ndarray, photo: np.ndarray) -> float:
+    """Correlation of the pixels with the photo's: 1 for the photo, about 0 for noise."""
+    return float(np.corrcoef(image.ravel(), photo.ravel())[0, 1])
+
+
+def _run(value: Any, photo: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    run = _mapping(value, ("image", "content"), what)
+    return _image(run["image"], photo, f"{what}'s image"), _curve(
+        run["content"], f"{what}'s content-loss curve"
+    )
 
 
 @_register(
     "10.3",
-    "Provoke instability",
-    expects="a function saturating_generator_loss(fake_logits) -> scalar tensor or float",
-    verifies="your loss is the minimax generator loss mean(log(1 - sigmoid(logit))), finite "
-    "even for extreme logits",
-    hint="the generator MINIMISES log(1 - p) with p = sigmoid(logit); written naively, "
-    "1 - sigmoid(40) is 0 in float32 and the log is -inf. Use 1 - sigmoid(x) = sigmoid(-x) "
-    "and a log-sigmoid (or softplus) function from keras.ops or tf.math.",
+    "Turn the knob",
+    expects='a dict {STYLE_WEIGHT: {"image": the final generated image, "content": that run\'s '
+    "history['content']}} for at least 3 style weights, the largest at least 100 times the "
+    "smallest; pass content_image=",
+    verifies="every run started from the photo (zero content loss at the first step), its "
+    "image still shows the photo, and both the final content loss and the image's distance "
+    "from the photo grow with the style weight",
+    hint="start every run again from the photo (a fresh tf.Variable, optimizer and "
+    "train_step), change only STYLE_WEIGHT, and keep each run's own image and loss history; "
+    "the content loss is one of the parts train_step returns, not the total.",
 )
-def _check_10_3(answer: Any, **context: Any) -> None:
-    import tensorflow as tf
-
-    loss = _callable(answer, "a function saturating_generator_loss(fake_logits)")
-    rng = np.random.default_rng(3)
-    for scale in (1.0, 4.0):
-        logits = (rng.normal(size=(64, 1)) * scale).astype("float32")
-        got = _number(float(np.asarray(loss(tf.constant(logits)))), "the loss")
-        expected = float(np.mean(-np.logaddexp(0.0, logits.astype(float))))
-        if math.isclose(got, -expected, rel_tol=1e-3, abs_tol=1e-4):
-            raise Fail("your loss has the wrong sign: the generator minimises log(1 - p).")
+def _check_09_3(answer: Any, **context: Any) -> str:
+    if not isinstance(answer, Mapping):
+        raise Fail(f"expected a dict {{style weight: run}}, got {type(answer).__name__}.")
+    _need(len(answer) >= 3, f"expected at least 3 style weights, got {len(answer)}.")
+    photo = _photo(context)
+    runs = {
+        _number(k, "a style weight (dict key)"): _run(v, photo, f"the run for {k!r}")
+        for k, v in answer.items()
+    }
+    _need(min(runs) > 0, "style weights are positive.")
+    weights = sorted(runs)
+    _need(weights[-1] >= 100 * weights[0], "use style weights at least 100 times apart.")
+    for w in weights:
+        image, curve = runs[w]
         _need(
-            math.isclose(got, expected, rel_tol=1e-3, abs_tol=1e-4),
-            "on random logits your loss differs from the mean of log(1 - sigmoid(logit)).",
+            curve[0] <= 1e-3 * curve.max() + 1e-12,
+            f"the run for style weight {w:g} does not start at zero content loss: start every "
+            "run from the photo itself, and record the loss of each step.",
         )
-    extreme = tf.constant([[40.0], [-40.0], [0.0]])
-    value = float(np.asarray(loss(extreme)))
-    _need(math.isfinite(value), "for a logit of 40 your loss is not finite: compute it stably.")
+        _need(
+            _likeness(image, photo) >= 0.3,
+            f"the image of style weight {w:g} does not resemble the photo any more: is it that "
+            "run's generated image?",
+        )
+    final = [runs[w][1][-1] for w in weights]
     _need(
-        math.isclose(value, float(np.mean(-np.logaddexp(0.0, [40.0, -40.0, 0.0]))), rel_tol=1e-3),
-        "for extreme logits (40 and -40) your loss is inaccurate: compute it stably.",
+        all(b > a for a, b in zip(final, final[1:], strict=False)),
+        "the final content loss does not grow with the style weight: did every run start again "
+        "from the photo with a fresh optimizer, and did you store the content part of the loss?",
     )
-
-
-_JUDGED = 500  # fakes the check draws itself (its own noise) and lets the judge grade
-
-
-def _fashion_judge_accuracy(judge: Any) -> float:
-    """The judge's accuracy on the last 1,000 Fashion-MNIST training images (which the lesson
-    holds out as the judge's validation split), scaled to [-1, 1] like the GAN's images."""
-    from labkit import datasets
-
-    (x_train, y_train), _ = datasets.load_fashion_mnist()
-    x = (x_train[-1000:].astype("float32")[..., None] - 127.5) / 127.5
-    probabilities = np.asarray(judge.predict(x, batch_size=500, verbose=0))
+    distance = [float(np.mean(np.abs(runs[w][0] - photo))) for w in weights]
     _need(
-        probabilities.shape == (len(x), 10),
-        f"the judge must output 10 class probabilities per image, got {probabilities.shape}.",
+        distance[0] > 1e-4 and distance[-1] > distance[0],
+        "the images do not move further from the photo as the style weight grows: pass each "
+        "run's own final image.",
     )
-    return float(np.mean(probabilities.argmax(axis=1) == y_train[-1000:]))
+    return ", ".join(f"style weight {w:g}: content {runs[w][1][-1]:.3g}" for w in weights)
 
 
 @_register(
     "10.4",
-    "Clothes instead of digits",
-    expects='a dict {"generator": the trained generator, "judge": the trained judging '
-    'classifier, "counts": {article name: confidently recognised fakes}} of the '
-    "Fashion-MNIST run; pass confidence=CONFIDENCE",
-    verifies="your judge recognises real Fashion-MNIST articles (held-out training images, "
-    "not the test set), your generator was trained (its fakes have a dark background), and "
-    "the check's own draw of 500 fakes, graded by your judge, covers at least two article "
-    "types, one of the two most frequent being the article your counts put first",
-    hint="set DATASET = 'fashion_mnist' and rerun everything (the generator and the judge "
-    "too); the counts are the confident predictions of section 9 per class, keyed by "
-    "class_names.",
+    "Start from noise",
+    expects='a dict {"photo": {"image": final image, "content": history[\'content\']}, '
+    '"noise": {...the same for the noise start}}, both runs with the same steps; pass '
+    "content_image=",
+    verifies="the photo start begins at zero content loss, the noise start far above it and "
+    "its content loss falls, and the noise start's final image has begun to show the photo",
+    hint="run the loop twice, once with generated = tf.Variable(content_image) and once "
+    "starting from uniform noise, each with a fresh optimizer and train_step, and keep each "
+    "run's final image and history['content'].",
 )
-def _check_10_4(answer: Any, **context: Any) -> str:
-    import keras
-
-    from labkit.datasets import FASHION_MNIST_CLASSES
-
-    answer = _mapping(answer, ("generator", "judge", "counts"), "your Fashion-MNIST run")
-    reported = answer["counts"]
-    if not isinstance(reported, Mapping):
-        raise Fail(f"expected a dict {{article name: count}}, got {type(reported).__name__}.")
+def _check_09_4(answer: Any, **context: Any) -> str:
+    answer = _mapping(answer, ("photo", "noise"), "the two runs")
+    photo_image = _photo(context)
+    from_photo, photo = _run(answer["photo"], photo_image, "the photo start")
+    from_noise, noise = _run(answer["noise"], photo_image, "the noise start")
+    _need(len(photo) == len(noise), "run both starts for the same number of steps.")
+    _need(noise[0] > 0, "the noise start's first content loss must be above zero.")
     _need(
-        {str(k) for k in reported} == set(FASHION_MNIST_CLASSES),
-        "the keys of 'counts' are not the 10 Fashion-MNIST class names: did you rerun with "
-        "DATASET = 'fashion_mnist' and use class_names?",
+        photo[0] <= 1e-3 * noise[0],
+        "the photo start's first content loss should be (almost) zero: is 'photo' the run "
+        "that starts from the content photo, and the loss measured before the first update?",
     )
-    counts = {str(k): _integer(v, "a count (dict value)") for k, v in reported.items()}
-    _need(min(counts.values()) >= 0, "counts are never negative.")
-    (confidence,) = _context(context, "confidence")
-    confidence = _number(confidence, "the confidence bar")
-    _need(0.5 <= confidence < 1, "confidence= must lie between 0.5 and 1 (the lesson's bar).")
-    generator, judge = answer["generator"], answer["judge"]
-    for model, what in ((generator, "the generator"), (judge, "the judge")):
-        if not isinstance(model, keras.Model):
-            raise Fail(f"expected {what} as a keras.Model, got {type(model).__name__}.")
-    accuracy = _fashion_judge_accuracy(judge)
     _need(
-        accuracy >= 0.7,
-        f"the judge recognises {accuracy:.0%} of held-out real Fashion-MNIST images: train it "
-        "on Fashion-MNIST, scaled to [-1, 1] like the GAN's images.",
+        noise[-1] < 0.5 * noise[0],
+        "the noise start's content loss does not fall by half: more steps, or is it the "
+        "content part of the loss?",
     )
-    latent = int(generator.input_shape[-1])
-    noise = np.random.default_rng(104).normal(size=(_JUDGED, latent)).astype("float32")
-    fakes = np.asarray(generator.predict(noise, batch_size=250, verbose=0))
-    _need(fakes.shape == (_JUDGED, 28, 28, 1), "the generator must draw 28 x 28 x 1 images.")
     _need(
-        float(np.mean(fakes < -0.9)) >= 0.2,
-        "the generator's fakes have no dark background: it has not learnt what an article "
-        "photo looks like yet (an untrained generator draws grey noise). Train it.",
+        _likeness(from_photo, photo_image) >= 0.5,
+        "the photo start's final image does not resemble the photo: is it that run's image?",
     )
-    probabilities = np.asarray(judge.predict(fakes, batch_size=250, verbose=0))
-    confident = probabilities.max(axis=1) >= confidence
-    measured = np.bincount(probabilities.argmax(axis=1)[confident], minlength=10)
-    covered = [FASHION_MNIST_CLASSES[i] for i in np.flatnonzero(measured)]
     _need(
-        len(covered) >= 2,
-        "the check's own fakes are confidently recognised as at most one article type: the "
-        "generator has collapsed (section 10), or trains too briefly.",
+        float(np.mean(np.abs(from_noise - from_photo))) > 1e-3,
+        "the two runs' final images are the same: pass each run's own image.",
     )
-    leaders = [FASHION_MNIST_CLASSES[i] for i in np.argsort(measured)[::-1][:2]]
-    top = leaders[0]
+    likeness = _likeness(from_noise, photo_image)
     _need(
-        max(counts, key=counts.get) in leaders,
-        "your counts do not match what your generator and judge produce: the article your "
-        "counts put first is not among the two the check's own fakes show most. Pass the "
-        "counts of this run.",
+        likeness >= 0.1,
+        "the noise start's final image shows nothing of the photo yet (its pixels do not "
+        "correlate with the photo's): is it the image the noise run produced? More steps help.",
     )
-    return f"most often {top} ({measured.max()} of {_JUDGED}), {len(covered)} article types seen"
+    return (
+        f"noise start: content loss {noise[0]:.3g} -> {noise[-1]:.3g} in {len(noise)} steps, "
+        f"correlation with the photo {likeness:.2f}"
+    )

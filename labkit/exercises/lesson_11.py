@@ -1,10 +1,12 @@
-"""Checks for the exercises of lesson 11 · An autoencoder for fraud detection.
+"""Checks for the exercises of lesson 11 · Generative adversarial networks.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,213 +15,187 @@ from labkit.exercises import (
     Fail,
     _callable,
     _context,
+    _integer,
+    _mapping,
     _need,
     _number,
     _register,
+    _shape,
 )
-
-
-def _precision_at_rate(tpr: float, fpr: float, rate: float) -> float:
-    true_alarms, false_alarms = tpr * rate, fpr * (1 - rate)
-    return true_alarms / max(true_alarms + false_alarms, 1e-12)
 
 
 @_register(
     "11.1",
-    "Another bank, another fraud rate",
-    expects="a float: the precision at a fraud rate of 0.1 %; pass tpr=test_recall and "
-    "fpr=test_fpr",
-    verifies="your precision follows from the measured TPR and FPR at a fraud rate of 0.001",
-    hint="Bayes' rule of section 6: the true alarms are TPR x fraud rate, the false alarms "
-    "FPR x (1 - fraud rate); precision is the first divided by their sum.",
+    "Upsampling by hand",
+    expects="a tuple (output_shape, parameter_count), e.g. ((h, w, c), n)",
+    verifies="both the output shape and the parameter count of Conv2DTranspose(32, 4, "
+    "strides=2, padding='same') on 14 x 14 x 64",
+    hint="with padding='same' a stride-2 transposed convolution exactly doubles height and "
+    "width; the kernel has one 4 x 4 weight per (input channel, output channel), plus one bias "
+    "per output channel.",
 )
-def _check_11_1(answer: Any, **context: Any) -> None:
-    precision = _number(answer, "a precision")
-    _need(0 <= precision <= 1, "a precision lies between 0 and 1.")
-    tpr, fpr = _context(context, "tpr", "fpr")
-    tpr, fpr = _number(tpr, "tpr= (the test recall)"), _number(fpr, "fpr= (the test FPR)")
-    reference = _precision_at_rate(tpr, fpr, 0.001)
-    _need(
-        abs(precision - reference) <= 0.002 + 0.02 * reference,
-        "the precision does not match a fraud rate of 0.1 % (not the sample's, not the full "
-        "data set's).",
-    )
+def _check_10_1(answer: Any, **context: Any) -> None:
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise Fail(f"expected a tuple (output_shape, parameter_count), got {answer!r}.")
+    shape = _shape(answer[0], 3, "the output shape (height, width, channels)")
+    params = _integer(answer[1], "the parameter count")
+    _need(shape == (14 * 2, 14 * 2, 32), "the output shape is wrong.")
+    _need(params == 4 * 4 * 64 * 32 + 32, "the parameter count is wrong.")
+
+
+def _latent_reference(z0: np.ndarray, z1: np.ndarray, n: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) * z0[None, :] + t * z1[None, :]
 
 
 @_register(
     "11.2",
-    "What time is it?",
-    expects="a function hour_features(time_seconds) -> array (n, 2): sin and cos of the hour",
-    verifies="your features put the hour of day on a circle (sine column, then cosine), on "
-    "fresh random times over two days, as an array or a pandas Series",
-    hint="the hour of day comes from the seconds since the first transaction (3,600 s an "
-    "hour, 24 hours a day, fractions kept); turn it into an angle of a full turn per day and "
-    "return its sine and cosine as two columns, sine first (np.column_stack).",
+    "Walk through the latent space",
+    expects="a function latent_path(z0, z1, n) -> array (n, len(z0))",
+    verifies="your path starts at z0, ends at z1 and takes n equal steps on the straight line, "
+    "on random vectors and for several n",
+    hint="every point of the straight line is a weighted mix of the two ends, the weight of z1 "
+    "going from 0 to 1 in equal steps; np.linspace makes equal steps, and NumPy broadcasting "
+    "of a column of weights against a row vector gives one point per row.",
 )
-def _check_11_2(answer: Any, **context: Any) -> None:
-    import pandas as pd
-
-    hour_features = _callable(answer, "a function hour_features(time_seconds)")
-    rng = np.random.default_rng()  # fresh times on every call: nothing to special-case
-    times = np.sort(rng.uniform(0, 172_792, int(rng.integers(200, 400)))).round(1)
-    for given in (times.copy(), pd.Series(times.copy(), name="Time")):
-        got = np.asarray(hour_features(given), dtype=float)
-        _need(got.shape == (len(times), 2), f"expected shape ({len(times)}, 2), got {got.shape}.")
-        angle = 2 * np.pi * ((times / 3600) % 24) / 24
+def _check_10_2(answer: Any, **context: Any) -> None:
+    latent_path = _callable(answer, "a function latent_path(z0, z1, n)")
+    rng = np.random.default_rng(10)
+    for dim, n in ((100, 8), (3, 2), (16, 5)):
+        z0 = rng.normal(size=dim).astype("float32")
+        z1 = rng.normal(size=dim).astype("float32")
+        got = np.asarray(latent_path(z0.copy(), z1.copy(), n), dtype=float)
         _need(
-            np.allclose(got, np.column_stack([np.sin(angle), np.cos(angle)]), atol=1e-6),
-            "on random times your two columns are not the sine and the cosine of the hour "
-            "angle (in that order): check the unit of Time, that fractions of an hour are kept, "
-            "and the order of the columns.",
+            got.shape == (n, dim),
+            f"for n = {n} and {dim}-d vectors expected shape ({n}, {dim}), got {got.shape}.",
         )
-
-
-def _average_precision(y_true: Any, scores: Any) -> float:
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(y_true, scores))
-
-
-def _features(value: Any, what: str) -> np.ndarray:
-    try:
-        x = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise Fail(f"{what} must be the scaled feature matrix (numbers).") from None
-    _need(x.ndim == 2 and len(x) >= 20, f"{what} must be a 2-D feature matrix (rows x features).")
-    return x
-
-
-def _labels(value: Any, rows: int, what: str) -> np.ndarray:
-    y = np.asarray(value).ravel()
-    _need(y.shape == (rows,), f"{what} must hold one label per row of its feature matrix.")
-    _need(set(np.unique(y).tolist()) == {0, 1}, f"{what} must hold both classes (0 and 1).")
-    return y.astype(int)
-
-
-def _scores_of(score: Any, x: np.ndarray) -> np.ndarray:
-    try:
-        values = np.asarray(score(x), dtype=float).ravel()
-    except (TypeError, ValueError):
-        raise Fail("your function must return numbers, one score per row it is given.") from None
-    _need(
-        values.shape == (len(x),),
-        f"given {len(x)} rows your function returned {values.size} scores: one per row.",
-    )
-    _need(bool(np.all(np.isfinite(values))), "some scores are not finite.")
-    return values
-
-
-def _reconstruction_error(model: Any, x: np.ndarray) -> np.ndarray:
-    try:
-        restored = model.predict(x, verbose=0)
-    except TypeError:  # a predict without Keras's verbose argument
-        restored = model.predict(x)
-    restored = np.asarray(restored, dtype=float)
-    _need(restored.shape == x.shape, "autoencoder= must reconstruct its input (same shape).")
-    return np.mean((x - restored) ** 2, axis=1)
-
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 1.0 if np.ptp(a) == np.ptp(b) == 0 else 0.0
-    return float(spearmanr(a, b).statistic)
+        _need(np.allclose(got[0], z0, atol=1e-5), "the path does not start at z0.")
+        _need(np.allclose(got[-1], z1, atol=1e-5), "the path does not end at z1.")
+        _need(
+            np.allclose(got, _latent_reference(z0, z1, n), atol=1e-4),
+            f"for n = {n} the steps are not equal, or the points leave the straight line.",
+        )
 
 
 @_register(
     "11.3",
-    "Beat the autoencoder",
-    expects="a function score(x) -> one anomaly score per row of x (higher = more suspicious), "
-    "built without the fraud labels; pass X_val=, y_val= and autoencoder=",
-    verifies="your scoring function ranks the validation frauds better than the lesson's "
-    "autoencoder (PR-AUC on a jittered, shuffled copy of the validation split that the check "
-    "makes), and scores each row by its features alone",
-    hint="the validation split is where candidates are compared (the test set is for the one "
-    "final number). Ideas: a narrower or wider code, more epochs, a denoising autoencoder, "
-    "several autoencoders averaged, or the autoencoder and the isolation forest combined after "
-    "ranking their scores (scipy.stats.rankdata). Return the function that computes your "
-    "score from the features, not the scores themselves.",
+    "Provoke instability",
+    expects="a function saturating_generator_loss(fake_logits) -> scalar tensor or float",
+    verifies="your loss is the minimax generator loss mean(log(1 - sigmoid(logit))), finite "
+    "even for extreme logits",
+    hint="the generator MINIMISES log(1 - p) with p = sigmoid(logit); written naively, "
+    "1 - sigmoid(40) is 0 in float32 and the log is -inf. Use 1 - sigmoid(x) = sigmoid(-x) "
+    "and a log-sigmoid (or softplus) function from keras.ops or tf.math.",
 )
-def _check_11_3(answer: Any, **context: Any) -> str:
-    score = _callable(answer, "a function score(x) that returns anomaly scores")
-    X_val, y_val, autoencoder = _context(context, "X_val", "y_val", "autoencoder")
-    x = _features(X_val, "X_val")
-    y = _labels(y_val, len(x), "y_val")
-    _need(hasattr(autoencoder, "predict"), "autoencoder= must be the lesson's trained model.")
-    normal = x[y == 0]
-    baseline = float(np.mean((normal - normal.mean(axis=0)) ** 2))  # always output the mean
+def _check_10_3(answer: Any, **context: Any) -> None:
+    import tensorflow as tf
+
+    loss = _callable(answer, "a function saturating_generator_loss(fake_logits)")
+    rng = np.random.default_rng(3)
+    for scale in (1.0, 4.0):
+        logits = (rng.normal(size=(64, 1)) * scale).astype("float32")
+        got = _number(float(np.asarray(loss(tf.constant(logits)))), "the loss")
+        expected = float(np.mean(-np.logaddexp(0.0, logits.astype(float))))
+        if math.isclose(got, -expected, rel_tol=1e-3, abs_tol=1e-4):
+            raise Fail("your loss has the wrong sign: the generator minimises log(1 - p).")
+        _need(
+            math.isclose(got, expected, rel_tol=1e-3, abs_tol=1e-4),
+            "on random logits your loss differs from the mean of log(1 - sigmoid(logit)).",
+        )
+    extreme = tf.constant([[40.0], [-40.0], [0.0]])
+    value = float(np.asarray(loss(extreme)))
+    _need(math.isfinite(value), "for a logit of 40 your loss is not finite: compute it stably.")
     _need(
-        float(np.mean(_reconstruction_error(autoencoder, normal))) < 0.8 * baseline,
-        "autoencoder= does not reconstruct the normal validation transactions better than "
-        "'always output the mean': pass the lesson's trained autoencoder.",
+        math.isclose(value, float(np.mean(-np.logaddexp(0.0, [40.0, -40.0, 0.0]))), rel_tol=1e-3),
+        "for extreme logits (40 and -40) your loss is inaccurate: compute it stably.",
     )
-    rng = np.random.default_rng()  # a fresh jitter and order on every call
-    order = rng.permutation(len(x))
-    jittered = (x + rng.normal(0, 0.01, x.shape)).astype(np.float32)[order]
-    plain = _scores_of(score, x)
-    mine = _scores_of(score, jittered)
+
+
+_JUDGED = 500  # fakes the check draws itself (its own noise) and lets the judge grade
+
+
+def _fashion_judge_accuracy(judge: Any) -> float:
+    """The judge's accuracy on the last 1,000 Fashion-MNIST training images (which the lesson
+    holds out as the judge's validation split), scaled to [-1, 1] like the GAN's images."""
+    from labkit import datasets
+
+    (x_train, y_train), _ = datasets.load_fashion_mnist()
+    x = (x_train[-1000:].astype("float32")[..., None] - 127.5) / 127.5
+    probabilities = np.asarray(judge.predict(x, batch_size=500, verbose=0))
     _need(
-        _spearman(mine, plain[order]) > 0.9,
-        "your scores do not follow the rows: given the validation rows shuffled (and nudged "
-        "by 1 % of a standard deviation) they no longer rank them the same way. Score every "
-        "transaction from its own features, without stored labels or row positions.",
+        probabilities.shape == (len(x), 10),
+        f"the judge must output 10 class probabilities per image, got {probabilities.shape}.",
     )
-    labels = y[order]
-    mine_pr_auc = _average_precision(labels, mine)
-    theirs = _average_precision(labels, _reconstruction_error(autoencoder, jittered))
-    _need(
-        mine_pr_auc > theirs,
-        f"on the validation split your scores' PR-AUC {mine_pr_auc:.3f} does not beat the "
-        f"autoencoder's {theirs:.3f}; check that higher scores mean more suspicious.",
-    )
-    return f"validation PR-AUC {mine_pr_auc:.3f} against the autoencoder's {theirs:.3f}"
+    return float(np.mean(probabilities.argmax(axis=1) == y_train[-1000:]))
 
 
 @_register(
     "11.4",
-    "What labels are worth",
-    expects="a scikit-learn classifier with predict_proba, fitted on the labelled training "
-    "split; pass X_train=, y_train=, X_val= and y_val=",
-    verifies="your classifier learned the fraud labels of the training split and ranks the "
-    "validation frauds well (PR-AUC at least 0.5); its validation PR-AUC is shown",
-    hint="a supervised classifier learns from X_train with the labels y_train (every "
-    "transaction, fraud or not); with 1 fraud in hundreds, weight the classes "
-    "(class_weight). Compare it on the validation split, not the test set.",
+    "Clothes instead of digits",
+    expects='a dict {"generator": the trained generator, "judge": the trained judging '
+    'classifier, "counts": {article name: confidently recognised fakes}} of the '
+    "Fashion-MNIST run; pass confidence=CONFIDENCE",
+    verifies="your judge recognises real Fashion-MNIST articles (held-out training images, "
+    "not the test set), your generator was trained (its fakes have a dark background), and "
+    "the check's own draw of 500 fakes, graded by your judge, covers at least two article "
+    "types, one of the two most frequent being the article your counts put first",
+    hint="set DATASET = 'fashion_mnist' and rerun everything (the generator and the judge "
+    "too); the counts are the confident predictions of section 9 per class, keyed by "
+    "class_names.",
 )
-def _check_11_4(answer: Any, **context: Any) -> str:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
+def _check_10_4(answer: Any, **context: Any) -> str:
+    import keras
 
-    _need(
-        hasattr(answer, "predict_proba") and hasattr(answer, "fit"),
-        f"expected a scikit-learn classifier, got {type(answer).__name__}.",
-    )
-    try:
-        check_is_fitted(answer)
-    except NotFittedError:
-        raise Fail("the classifier is not fitted yet: fit it on the training split.") from None
-    X_train, y_train, X_val, y_val = _context(context, "X_train", "y_train", "X_val", "y_val")
-    x_train, x_val = _features(X_train, "X_train"), _features(X_val, "X_val")
-    y_train = _labels(y_train, len(x_train), "y_train")
-    y_val = _labels(y_val, len(x_val), "y_val")
-    classes = [int(c) for c in getattr(answer, "classes_", [])]
-    _need(classes == [0, 1], "the classifier must be fitted on the fraud labels (classes 0, 1).")
+    from labkit.datasets import FASHION_MNIST_CLASSES
 
-    def pr_auc(x: np.ndarray, y: np.ndarray) -> float:
-        proba = np.asarray(answer.predict_proba(x), dtype=float)
-        _need(proba.ndim == 2 and proba.shape[1] == 2, "predict_proba must give 2 columns.")
-        return _average_precision(y, proba[:, 1])
-
-    on_val, on_train = pr_auc(x_val, y_val), pr_auc(x_train, y_train)
+    answer = _mapping(answer, ("generator", "judge", "counts"), "your Fashion-MNIST run")
+    reported = answer["counts"]
+    if not isinstance(reported, Mapping):
+        raise Fail(f"expected a dict {{article name: count}}, got {type(reported).__name__}.")
     _need(
-        on_val >= 0.5,
-        f"validation PR-AUC {on_val:.3f}: the classifier barely uses the labels; fit it on the "
-        "labelled training split and mind the class imbalance.",
+        {str(k) for k in reported} == set(FASHION_MNIST_CLASSES),
+        "the keys of 'counts' are not the 10 Fashion-MNIST class names: did you rerun with "
+        "DATASET = 'fashion_mnist' and use class_names?",
     )
+    counts = {str(k): _integer(v, "a count (dict value)") for k, v in reported.items()}
+    _need(min(counts.values()) >= 0, "counts are never negative.")
+    (confidence,) = _context(context, "confidence")
+    confidence = _number(confidence, "the confidence bar")
+    _need(0.5 <= confidence < 1, "confidence= must lie between 0.5 and 1 (the lesson's bar).")
+    generator, judge = answer["generator"], answer["judge"]
+    for model, what in ((generator, "the generator"), (judge, "the judge")):
+        if not isinstance(model, keras.Model):
+            raise Fail(f"expected {what} as a keras.Model, got {type(model).__name__}.")
+    accuracy = _fashion_judge_accuracy(judge)
     _need(
-        not (on_val > 0.97 and on_val > on_train + 0.05),
-        "the classifier ranks the validation frauds better than the training frauds it was "
-        "meant to learn from: was it fitted on the validation split? Fit on X_train, y_train.",
+        accuracy >= 0.7,
+        f"the judge recognises {accuracy:.0%} of held-out real Fashion-MNIST images: train it "
+        "on Fashion-MNIST, scaled to [-1, 1] like the GAN's images.",
     )
-    return f"supervised validation PR-AUC {on_val:.3f}"
+    latent = int(generator.input_shape[-1])
+    noise = np.random.default_rng(104).normal(size=(_JUDGED, latent)).astype("float32")
+    fakes = np.asarray(generator.predict(noise, batch_size=250, verbose=0))
+    _need(fakes.shape == (_JUDGED, 28, 28, 1), "the generator must draw 28 x 28 x 1 images.")
+    _need(
+        float(np.mean(fakes < -0.9)) >= 0.2,
+        "the generator's fakes have no dark background: it has not learnt what an article "
+        "photo looks like yet (an untrained generator draws grey noise). Train it.",
+    )
+    probabilities = np.asarray(judge.predict(fakes, batch_size=250, verbose=0))
+    confident = probabilities.max(axis=1) >= confidence
+    measured = np.bincount(probabilities.argmax(axis=1)[confident], minlength=10)
+    covered = [FASHION_MNIST_CLASSES[i] for i in np.flatnonzero(measured)]
+    _need(
+        len(covered) >= 2,
+        "the check's own fakes are confidently recognised as at most one article type: the "
+        "generator has collapsed (section 10), or trains too briefly.",
+    )
+    leaders = [FASHION_MNIST_CLASSES[i] for i in np.argsort(measured)[::-1][:2]]
+    top = leaders[0]
+    _need(
+        max(counts, key=counts.get) in leaders,
+        "your counts do not match what your generator and judge produce: the article your "
+        "counts put first is not among the two the check's own fakes show most. Pass the "
+        "counts of this run.",
+    )
+    return f"most often {top} ({measured.max()} of {_JUDGED}), {len(covered)} article types seen"

@@ -1,236 +1,276 @@
-"""Checks for the exercises of lesson 13 · The machine-learning lifecycle.
+"""Checks for the exercises of lesson 13 · Serving a model as a microservice.
 
 Registered in :mod:`labkit.exercises` when it is imported.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from labkit.exercises import (
     Fail,
-    _context,
-    _mapping,
+    _callable,
     _need,
     _number,
     _register,
 )
-from labkit.exercises._shared import _letters
+from labkit.exercises._shared import _letters, _quantity_bytes
+from labkit.runtime import KUBERNETES_VERSION
 
-
-def _psi(reference_values: Any, live_values: Any, bins: int = 10) -> float:
-    edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
-
-    def shares(values: Any) -> np.ndarray:
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        return np.clip(counts / len(values), 1e-4, None)
-
-    expected, actual = shares(reference_values), shares(live_values)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+_PROBE_STATEMENTS = "abcde"
+_WHEN_ONLY_READINESS_FAILS = frozenset("bde")
 
 
 @_register(
     "13.1",
-    "A subtle shift",
-    expects='a dict {"psi_words": float, "psi_unknown_share": float, "fires": bool} for your '
-    "30%-headline window; pass reference= and live= (the text_features of the reference and "
-    "of your window)",
-    verifies="your window has about 30% headline-only reviews, both PSIs match the lesson's "
-    "psi() and the trigger decision follows from them",
-    hint="the window is WINDOW_SIZE reviews of the replay that the headline-only app shortened "
-    "with probability 0.3; its features come from the same function as the reference's, each "
-    "PSI from the lesson's psi(), and the trigger decides as in section 7 (pass psi_threshold= "
-    "if you changed it).",
+    "Ready but not live, live but not ready",
+    expects='a set of letters, e.g. {"a", "c"}: the statements that are true',
+    verifies="your set holds exactly the true statements about a pod whose readiness probe "
+    "fails while its liveness probe passes",
+    hint="reread the readinessProbe and livenessProbe bullets of section 12 and the paragraph "
+    "on the Service after them: which probe leads to a restart, and which one decides where the "
+    "Service sends requests? Judge every statement on its own.",
 )
-def _check_13_1(answer: Any, **context: Any) -> str:
-    answer = _mapping(answer, ("psi_words", "psi_unknown_share", "fires"), "the drift results")
-    reference, live = _context(context, "reference", "live")
-    threshold = float(context.get("psi_threshold", 0.25))
-    for name, frame in (("reference", reference), ("live", live)):
-        _need(
-            all(col in getattr(frame, "columns", ()) for col in ("words", "unknown_share")),
-            f"{name}= must be a text_features(...) DataFrame (columns words, unknown_share).",
-        )
-    words = np.asarray(live["words"], dtype=float)
-    _need(len(words) >= 100, f"the window has {len(words)} reviews; use WINDOW_SIZE of them.")
-    short = float(np.mean(words <= 8))
-    _need(0.2 <= short <= 0.4, f"{short:.0%} of your window is headline-only, not about 30%.")
-    fires = answer["fires"]
-    _need(isinstance(fires, (bool, np.bool_)), "fires must be True or False.")
-    psis = {}
-    for feature in ("words", "unknown_share"):
-        value = _number(answer[f"psi_{feature}"], f"psi_{feature}")
-        psis[feature] = _psi(np.asarray(reference[feature]), np.asarray(live[feature]))
-        _need(
-            math.isclose(value, psis[feature], rel_tol=1e-3, abs_tol=1e-4),
-            f"psi_{feature} does not match psi(reference, live) for that feature.",
-        )
+def _check_12_1(answer: Any, **context: Any) -> None:
+    if not isinstance(answer, (set, frozenset, list, tuple, str)):
+        raise Fail(f'expected a set of letters such as {{"a", "c"}}, got {type(answer).__name__}.')
+    letters = _letters(answer, _PROBE_STATEMENTS, "a set of letters")
     _need(
-        bool(fires) == (max(psis.values()) > threshold),
-        "fires does not follow from your PSIs and the threshold.",
+        letters == _WHEN_ONLY_READINESS_FAILS,
+        "your set of statements is not right yet (it is graded as a whole).",
     )
-    return f"PSI words {psis['words']:.3f}, unknown share {psis['unknown_share']:.3f}"
+
+
+def _speedup_reference(latencies_ms: np.ndarray, n_reviews: int, seconds: float) -> float:
+    return (n_reviews / seconds) / (1000 / float(np.mean(latencies_ms)))
 
 
 @_register(
     "13.2",
-    "Spot the leak",
-    expects='a set of letters, e.g. {"a", "c"}',
-    verifies="exactly the leaky steps are in your set",
-    hint="reread section 4 (split once; fit preprocessing on the training set only) and its "
-    "leakage demo: a step leaks if a statistic or a decision depends on data that should be "
-    "unseen at that point. Judge every step on its own.",
+    "Batching pays",
+    expects="a function batching_speedup(latencies_ms, n_reviews, seconds) -> float",
+    verifies="your function turns single-request round trips and a batched run into the "
+    "throughput factor, on fresh random measurements",
+    hint="throughput is reviews per second, for each way of sending: count the reviews and "
+    "the seconds they took (mind the units of the round trips), then compare the two rates.",
 )
-def _check_13_2(answer: Any, **context: Any) -> None:
-    if not isinstance(answer, (set, frozenset, list, tuple, str)):
-        raise Fail(f'expected a set of letters such as {{"a", "c"}}, got {type(answer).__name__}.')
-    letters = _letters(answer, "abcde", "a set of letters")
-    _need(
-        letters == {"a", "d", "e"},
-        "your set of leaky steps is not right yet (it is graded as a whole).",
-    )
+def _check_12_2(answer: Any, **context: Any) -> None:
+    speedup = _callable(answer, "a function batching_speedup(latencies_ms, n_reviews, seconds)")
+    rng = np.random.default_rng()  # fresh measurements on every call
+    for _ in range(5):
+        latencies = rng.uniform(5, 80, int(rng.integers(10, 100)))
+        n_reviews, seconds = int(rng.integers(200, 3000)), float(rng.uniform(0.5, 20))
+        got = _number(speedup(latencies.copy(), n_reviews, seconds), "the speed-up")
+        expected = _speedup_reference(latencies, n_reviews, seconds)
+        _need(got > 0, "a throughput factor is positive.")
+        if math.isclose(got, 1 / expected, rel_tol=1e-3):
+            raise Fail("your factor is upside down: batched reviews per second come first.")
+        _need(
+            math.isclose(got, expected, rel_tol=1e-3),
+            "on random measurements your factor is not batched reviews per second divided by "
+            "single-review reviews per second.",
+        )
 
 
-def _array(value: Any, what: str, ndim: int) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise Fail(f"{what} must hold numbers.") from None
-    _need(array.ndim == ndim and len(array) >= 10, f"{what} has the wrong shape.")
-    return array
+def _base_deployment() -> dict:
+    import yaml
+
+    from labkit import paths
+
+    path = paths.project_file(paths.K8S_SERVING, "base", "manifests", "deployment.yaml")
+    return yaml.safe_load(path.read_text())
 
 
-def _validation(context: dict) -> tuple[np.ndarray, np.ndarray]:
-    x_val, y_val = _context(context, "x_val", "y_val")
-    x = _array(x_val, "x_val", 2)
-    y = _array(np.ravel(np.asarray(y_val)), "y_val", 1).astype(np.float64)
-    _need(len(x) == len(y), "x_val and y_val must have one row per district.")
-    return x, y
+def _without(document: dict, replicas: bool = True) -> dict:
+    document = copy.deepcopy(document)
+    if replicas:
+        document.get("spec", {}).pop("replicas", None)
+    for container in document["spec"]["template"]["spec"]["containers"]:
+        container.get("resources", {}).get("limits", {}).pop("memory", None)
+    return document
 
 
 @_register(
     "13.3",
-    "Hyperband",
-    expects="a keras_tuner.Hyperband tuner after its search(); pass x_val= and y_val=",
-    verifies="your tuner is a Hyperband search with factor 3 that minimizes val_rmse and has "
-    "completed trials, and its best model reproduces its best val_rmse on the validation rows",
-    hint="keras_tuner.Hyperband takes the build function and the objective of the random "
-    "search, but a maximum number of epochs and a reduction factor instead of a number of "
-    "trials; run its search() like the random search's, with the validation rows as "
-    "validation_data.",
+    "Scale it out",
+    expects="a dict: a modified deep copy of lesson 13's Deployment",
+    verifies=f"your Deployment is valid for Kubernetes {KUBERNETES_VERSION} (strict), runs 3 "
+    "replicas with a 3 GiB memory limit and is otherwise the lesson's Deployment",
+    hint="start from copy.deepcopy(deployment) and change only the replica count and the "
+    "container's memory limit (section 12 shows where both live); Kubernetes quantities have "
+    "binary and decimal suffixes, and they differ.",
 )
-def _check_13_3(answer: Any, **context: Any) -> str:
-    import keras_tuner
+def _check_12_3(answer: Any, **context: Any) -> None:
+    import kubernetes_validate
 
-    if not isinstance(answer, keras_tuner.Tuner):
-        raise Fail(f"expected a keras_tuner tuner, got {type(answer).__name__}.")
-    oracle = answer.oracle
-    _need(
-        isinstance(oracle, keras_tuner.oracles.HyperbandOracle),
-        f"the tuner's search is {type(oracle).__name__}, not Hyperband.",
-    )
-    _need(oracle.factor == 3, f"the reduction factor is {oracle.factor}, not 3.")
-    objective = oracle.objective
-    _need(
-        getattr(objective, "name", None) == "val_rmse" and objective.direction == "min",
-        "the objective must be the validation RMSE, minimized.",
-    )
-    completed = [t for t in oracle.trials.values() if t.status == "COMPLETED"]
-    scored = [t.score for t in completed if t.score is not None]
-    _need(bool(scored), "no trial has completed: run the tuner's search first.")
-    best = min(scored)
-    x, y = _validation(context)
+    if not isinstance(answer, Mapping):
+        raise Fail(f"expected a Deployment (a dict), got {type(answer).__name__}.")
+    document = json.loads(json.dumps(answer))  # plain dicts and lists
+    _need(document.get("kind") == "Deployment", "the dict is not a Deployment.")
     try:
-        (model,) = answer.get_best_models(1)
-    except Exception:
-        raise Fail(
-            "the best trial's model cannot be loaded from the tuner's folder: run the search "
-            "again (and keep its directory)."
-        ) from None
-    prediction = np.asarray(model.predict(x, verbose=0), dtype=np.float64).ravel()
-    _need(prediction.shape == y.shape, "the best model must predict one value per row of x_val.")
-    rmse = float(np.sqrt(np.mean((prediction - y) ** 2)))
-    _need(
-        math.isclose(rmse, best, rel_tol=0.05),
-        f"the best model's RMSE on the x_val, y_val you passed is {rmse:.4g}, not the "
-        f"{best:.4g} the tuner recorded: pass the validation rows the search used.",
-    )
-    _need(rmse < 0.9 * float(np.std(y)), "the best model predicts hardly better than the mean.")
-    return f"{len(completed)} trials, best val_rmse {best:.4f}"
-
-
-def _tflite_interpreter(model_bytes: bytes) -> Any:
-    import warnings
-
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        raise Fail(f"the manifest is not valid: {error.message[:200]}") from None
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+        containers = document["spec"]["template"]["spec"]["containers"]
+        limit = containers[0]["resources"]["limits"]["memory"]
+    except (KeyError, IndexError, TypeError):
+        raise Fail("the container has no memory limit any more.") from None
+    _need(document["spec"].get("replicas") == 3, "the number of replicas is not what is asked.")
+    _need(
+        math.isclose(_quantity_bytes(limit), 3 * 2**30, rel_tol=1e-9),
+        f"the memory limit {limit!r} is not what is asked (careful with G versus Gi).",
+    )
+    request = containers[0]["resources"].get("requests", {}).get("memory")
+    if request is not None:
+        _need(_quantity_bytes(request) <= _quantity_bytes(limit), "the request exceeds the limit.")
+    _need(
+        _without(document) == _without(_base_deployment()),
+        "other fields changed too: start from copy.deepcopy(deployment) and change only the "
+        "replica count and the memory limit.",
+    )
 
-        Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Interpreter(model_content=model_bytes)
+
+def _route_reference_share(route: Any, ids: list[str]) -> float:
+    return float(np.mean([route(i) == "sentiment-v2" for i in ids]))
 
 
 @_register(
     "13.4",
-    "Full-integer quantization",
-    expects="bytes: the TFLite flatbuffer of the full-integer model; pass x_val= and y_val=",
-    verifies="every tensor inside the model (weights and activations) is integer, and it "
-    "predicts the validation rows far better than the mean; its validation RMSE is shown",
-    hint="full-integer quantization needs three settings of the converter: the default "
-    "optimizations, a representative data set (a generator over rows the model really sees) "
-    "and integer-only built-in ops (tf.lite.OpsSet); the answer is the bytes convert() "
-    "returns. See the TFLite post-training quantization guide.",
+    "A canary release",
+    expects='a function pick_version(request_id: str) -> "sentiment" or "sentiment-v2"',
+    verifies="your router sends 10% (± 1.5%) of 7,000 fresh random request ids of several "
+    "shapes to sentiment-v2, the rest to sentiment, and always the same id to the same version",
+    hint="turn the request id into a number from 0 to 99 with a hash that is the same in every "
+    "process (hashlib; Python's hash() of a string changes between processes) and compare it "
+    "with the canary percentage.",
 )
-def _check_13_4(answer: Any, **context: Any) -> str:
-    if not isinstance(answer, (bytes, bytearray)):
-        raise Fail(
-            f"expected the flatbuffer (bytes from converter.convert()), got "
-            f"{type(answer).__name__}."
-        )
-    x, y = _validation(context)
-    try:
-        interpreter = _tflite_interpreter(bytes(answer))
-    except ValueError:
-        raise Fail("the bytes are not a TFLite flatbuffer.") from None
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    io = {inp["index"], out["index"]}
-    floats = [
-        t["name"]
-        for t in interpreter.get_tensor_details()
-        if t["index"] not in io and np.dtype(t["dtype"]) == np.float32
+def _check_12_4(answer: Any, **context: Any) -> str:
+    route = _callable(answer, "a function pick_version(request_id)")
+    rng = np.random.default_rng()  # fresh ids on every call: nothing to special-case
+    start = int(rng.integers(0, 10**6))
+    families = [
+        [f"req-{n:x}" for n in rng.integers(0, 2**62, 3000)],
+        [f"user-{start + n}" for n in range(2000)],  # consecutive ids
+        ["".join(rng.choice(list("abcdef0123456789"), 32)) for _ in range(2000)],
     ]
-    if floats:
-        raise Fail(
-            f"{len(floats)} tensors inside the model are still float32 (e.g. "
-            f"{floats[0][:60]!r}): the activations are not quantized to integers yet "
-            "(dynamic-range "
-            "quantization, for one, keeps them float)."
-        )
-    interpreter.resize_tensor_input(inp["index"], [len(x), x.shape[1]])
-    interpreter.allocate_tensors()
-    if np.dtype(inp["dtype"]) != np.float32:  # integer input: quantize with its scale
-        scale, zero = inp["quantization"]
-        x = np.clip(np.round(x / scale + zero), -128, 127).astype(inp["dtype"])
-    interpreter.set_tensor(inp["index"], x)
-    interpreter.invoke()
-    prediction = interpreter.get_tensor(out["index"]).astype(np.float64)
-    if np.dtype(out["dtype"]) != np.float32:
-        scale, zero = out["quantization"]
-        prediction = (prediction - zero) * scale
-    prediction = prediction.ravel()
-    _need(prediction.shape == y.shape, "the model must predict one value per row of x_val.")
-    rmse = float(np.sqrt(np.mean((prediction - y) ** 2)))
+    ids = [i for family in families for i in family]
+    names = {route(i) for i in ids[:200]}
     _need(
-        rmse < 0.8 * float(np.std(y)),
-        "the int8 model predicts hardly better than the mean: is the representative data the "
-        "standardized training rows the model was trained on?",
+        names <= {"sentiment", "sentiment-v2"},
+        f"the router returns {sorted(map(str, names))[:3]}; use the model names of the servers.",
     )
-    if float(np.mean(y)) < 100:  # the label in $100,000
-        return f"validation RMSE ${rmse * 1e5:,.0f}"
-    return f"validation RMSE {rmse:.4g}"
+    first = {i: route(i) for i in ids}
+    again = rng.permutation(len(ids))  # ask again in another order, as retries arrive
+    _need(
+        all(route(ids[k]) == first[ids[k]] for k in again),
+        "the same request id reaches different versions: a retry must see the same model.",
+    )
+    for family in families:
+        share = _route_reference_share(route, family)
+        _need(
+            abs(share - 0.10) <= 0.04,
+            f"{share:.1%} of one kind of request id go to sentiment-v2: the split must not "
+            "depend on how the ids look.",
+        )
+    share = _route_reference_share(route, ids)
+    _need(abs(share - 0.10) <= 0.015, f"{share:.1%} of the requests go to sentiment-v2.")
+    return f"{share:.1%} to the canary"
+
+
+def _fake_predict(calls: list) -> Any:
+    # a stand-in model: a number per review from its hash, and a record of what it was given
+    def predict(reviews: Any) -> list[float]:
+        calls.append(reviews)
+        return [int(hashlib.sha256(str(r).encode()).hexdigest()[:8], 16) / 16**8 for r in reviews]
+
+    return predict
+
+
+def _bad_bodies(rng: np.random.Generator) -> list[tuple[str, Any]]:
+    word = str(rng.choice(["fine", "dull", "great", "awful"]))
+    return [
+        ("a body without an 'instances' key", {"reviews": [f"a {word} film"]}),
+        ("instances that are one string, not a list", {"instances": f"a {word} film"}),
+        ("instances that are an object", {"instances": {"text": word}}),
+        ("instances that are null", {"instances": None}),
+        ("an empty list of instances", {"instances": []}),
+        ("a number among the instances", {"instances": [f"a {word} film", int(rng.integers(99))]}),
+        ("a list among the instances", {"instances": [[word]]}),
+    ]
+
+
+@_register(
+    "13.5",
+    "Validate before you predict",
+    expects="a function make_checked_app(predict) -> a FastAPI app",
+    verifies="the app answers good requests with predict's predictions (a stand-in model on "
+    "fresh random reviews) and answers 400 with a JSON error message, without calling predict, "
+    "to seven kinds of bad body",
+    hint="check the parsed body inside the route before predict is called: is it a dict with an "
+    "'instances' key, is that a non-empty list, is every item a string? For a bad body return a "
+    "JSONResponse with status_code=400 and a message that says what is wrong.",
+)
+def _check_12_5(answer: Any, **context: Any) -> str:
+    make_app = _callable(answer, "a function make_checked_app(predict)")
+    from fastapi.testclient import TestClient
+
+    calls: list = []
+    app = make_app(_fake_predict(calls))
+    _need(callable(app), f"make_checked_app(predict) returned {type(app).__name__}, not an app.")
+    rng = np.random.default_rng()  # fresh reviews and bodies on every call
+    words = ["good", "bad", "plot", "actor", "boring", "moving", "never", "again", "film"]
+    with TestClient(app, raise_server_exceptions=False) as http:
+        for _ in range(3):
+            reviews = [" ".join(rng.choice(words, 6)) for _ in range(int(rng.integers(1, 6)))]
+            response = http.post("/predict", json={"instances": reviews})
+            _need(
+                response.status_code == 200,
+                f"a good request ({len(reviews)} review strings) got HTTP {response.status_code}.",
+            )
+            try:
+                got = response.json()["predictions"]
+            except (ValueError, KeyError, TypeError):
+                raise Fail("a good request's answer has no 'predictions' key.") from None
+            expected = _fake_predict([])(reviews)
+            _need(
+                isinstance(got, list)
+                and len(got) == len(expected)
+                and all(
+                    isinstance(g, (int, float)) and math.isclose(g, e, rel_tol=1e-9)
+                    for g, e in zip(got, expected, strict=True)
+                ),
+                "a good request's predictions are not what predict(instances) returns.",
+            )
+        bodies = _bad_bodies(rng)
+        for k in rng.permutation(len(bodies)):
+            description, body = bodies[k]
+            calls.clear()
+            response = http.post("/predict", json=body)
+            if response.status_code == 422:
+                raise Fail(
+                    f"{description}: HTTP 422 (FastAPI's own answer when a body does not fit a "
+                    "declared model); answer 400, as KServe does."
+                )
+            _need(
+                response.status_code == 400,
+                f"{description}: HTTP {response.status_code}, expected 400 Bad Request.",
+            )
+            _need(not calls, f"{description}: your app called predict before answering 400.")
+            try:
+                message = response.json()
+                message = message.get("error") or message.get("detail")
+            except (ValueError, AttributeError):
+                message = None
+            _need(
+                isinstance(message, str) and message.strip() != "",
+                f'{description}: the 400 has no JSON {{"error": "<message>"}} body.',
+            )
+    return f"{len(bodies)} bad bodies answered 400"

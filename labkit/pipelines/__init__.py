@@ -1,6 +1,6 @@
 """A Kubeflow Pipelines (v2) pipeline: data → train → evaluate → export → deploy.
 
-The pipeline trains a curriculum lesson (default: lesson 08's sentiment model, the model
+The pipeline trains a curriculum lesson (default: lesson 09's sentiment model, the model
 ``labkit.serving`` serves), holds what it recorded to the lesson's bars in
 ``notebooks/curriculum.yaml`` and, only when every bar is met, exports the model and renders and
 validates its Kubernetes deployment. Each step is a lightweight Python component of the KFP SDK
@@ -78,7 +78,7 @@ from labkit.pipelines.ir import (  # noqa: F401
 )
 
 PIPELINE_NAME = "labkit-sentiment"
-#: seconds the train step may run before Kubernetes stops it (lesson 08's full profile took
+#: seconds the train step may run before Kubernetes stops it (lesson 09's full profile took
 #: 709-1,191 s on 2 CPU cores; a GPU is faster)
 TRAIN_TIMEOUT_S = 4 * 3600
 
@@ -108,7 +108,7 @@ __all__ = [
     ),
 )
 def sentiment_pipeline(
-    notebook: str = "08_lstm_sentiment.ipynb",
+    notebook: str = "09_lstm_sentiment.ipynb",
     notebooks_dir: str = IMAGE_NOTEBOOKS_DIR,
     datasets: list = ["aclimdb"],  # noqa: B006 (a pipeline default, compiled into the YAML)
     parameters: dict = {},  # noqa: B006 ({} = the notebook's full-size defaults)

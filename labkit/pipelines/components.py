@@ -95,7 +95,7 @@ def train(
     """Run a lesson notebook with papermill; return the metrics it recorded.
 
     Args:
-        notebook: file name in ``notebooks_dir``, e.g. ``"08_lstm_sentiment.ipynb"``.
+        notebook: file name in ``notebooks_dir``, e.g. ``"09_lstm_sentiment.ipynb"``.
         notebooks_dir: the curriculum folder (the notebook's working directory).
         parameters: papermill parameters (``{}``: the notebook's own full-size defaults);
             whole-number floats become int (a KFP dict holds numbers as doubles).

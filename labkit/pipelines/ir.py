@@ -5,7 +5,7 @@ tasks carry Kubernetes settings (``kfp.kubernetes``: volumes, tolerations, timeo
 YAML document ``platforms: {kubernetes: ...}``. :func:`ir_differences` compares a fresh
 compilation with the committed file, ignoring the SDK's version stamp (``python -m
 labkit.pipelines --check``, ``tests/test_pipelines.py``); :func:`pipeline_tasks` gives each
-task and the tasks it waits for (lesson 15 draws it). All read the YAML only: no KFP needed.
+task and the tasks it waits for (lesson 17 draws it). All read the YAML only: no KFP needed.
 """
 
 from __future__ import annotations

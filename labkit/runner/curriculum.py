@@ -163,7 +163,7 @@ def _schema():
 
 
 def _where(document: Any, loc: tuple) -> str:
-    """'lesson 08_lstm_sentiment.ipynb, key bars.lstm_test_accuracy.smok' for an error's loc."""
+    """'lesson 09_lstm_sentiment.ipynb, key bars.lstm_test_accuracy.smok' for an error's loc."""
     if len(loc) >= 2 and loc[0] == "lessons" and isinstance(loc[1], int):
         entries = document.get("lessons") if isinstance(document, Mapping) else None
         entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
@@ -373,7 +373,7 @@ def _check(bars: Iterable[Bar], values: Mapping[str, float], profile: str) -> li
 
 
 def find_lesson(name: str, curriculum: str | os.PathLike | None = None) -> Lesson:
-    """One lesson of curriculum.yaml by file name or stem (``"08_lstm_sentiment"`` works).
+    """One lesson of curriculum.yaml by file name or stem (``"09_lstm_sentiment"`` works).
 
     Raises:
         CurriculumError: no such lesson (the message lists the lessons).
@@ -403,9 +403,9 @@ def prerequisites(lesson: Lesson, lessons: Iterable[Lesson], profile: str) -> li
     """Earlier lessons that write a ``build/`` path this lesson reads, in curriculum order.
 
     A ``build/`` path is written by the first lesson that names it and read by the later ones:
-    lessons 12-14 serve the model lesson 08 exports (their ``MODEL_PATH`` is 08's
+    lessons 13, 15 and 16 serve the model lesson 09 exports (their ``MODEL_PATH`` is 09's
     ``EXPORT_PATH``). Run these first for the lesson to use their output rather than a fallback
-    (12-14 train a small stand-in when 08's model is missing).
+    (they train a small stand-in when 09's model is missing).
 
     Raises:
         CurriculumError: the lesson is not in ``lessons``.

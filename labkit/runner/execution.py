@@ -243,7 +243,7 @@ def run(
     """Run lessons (default: the whole curriculum, in order) and write the report.
 
     Args:
-        notebooks: file names or stems from curriculum.yaml (``05_mlp_mnist`` works).
+        notebooks: file names or stems from curriculum.yaml (``06_mlp_mnist`` works).
         profile: ``"smoke"`` or ``"full"``.
         out_dir: where executed notebooks, ``results.json`` and ``index.html`` go (default
             ``build/<profile>`` of the project folder, :func:`labkit.paths.writable_root`).

@@ -54,7 +54,7 @@ class MicroBatcher:
     free but the queue holds fewer than half as many requests as the last call, the batcher
     waits for more, at most half as long as that call took: the calls even out at half the
     load each, one computing while the server answers and reads the other's requests.
-    Measured on 2 cores with lesson 08's BiLSTM served to 32 clients: 714 requests/s in calls
+    Measured on 2 cores with lesson 09's BiLSTM served to 32 clients: 714 requests/s in calls
     of 16, against 433 in calls of 9 and 23 (bench/README.md). A lone request after a lone
     request never waits, nor do the parts of a large request that is cut up.
 

@@ -342,7 +342,7 @@ def start_server(
     if not tracking.is_model_uri(str(model_path)) and not Path(model_path).is_file():
         raise FileNotFoundError(
             f"No model file at {model_path}: export one with model.save(...) first "
-            "(lesson 08 writes build/models/sentiment_lstm.keras)."
+            "(lesson 09 writes build/models/sentiment_lstm.keras)."
         )
     port = port or free_port(host)
     command = [

@@ -19,7 +19,7 @@ Why a limit: a request's instances run through the model in batches of at most
 ``--max-batch-size`` (64), so the model's working memory does not grow with the request, but
 the decoded request, its answer and the time it holds the model do. Why 1,024: it bounds
 those well inside the 2 GiB memory limit of ``k8s/serving/overlays/cpu`` while a client can
-still send a useful batch. Measured on 2 cores with lesson 08's LSTM architecture: one request of
+still send a useful batch. Measured on 2 cores with lesson 09's LSTM architecture: one request of
 1,024 reviews takes about 0.14 s (XLA on), and ``tests/test_serving_hostile.py`` sends the
 largest accepted request (1,024 reviews filling the 1 MiB body) beside 32 clients to a server
 held to that limit by a memory cgroup: its memory grew by about 3 MiB."""

@@ -162,7 +162,7 @@ class KerasModel(kserve.Model):
         if not self.model_path.is_file():
             raise ModelLoadError(
                 f"No model file at {self.model_path}. Export one with model.save('...keras') "
-                "(lesson 08 writes build/models/sentiment_lstm.keras) and pass its path."
+                "(lesson 09 writes build/models/sentiment_lstm.keras) and pass its path."
             )
         import keras
         import tensorflow as tf

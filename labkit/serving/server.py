@@ -310,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():  # say so before spending seconds importing TensorFlow
         print(
             f"labkit.serving: No model file at {args.model}. Export one with "
-            "model.save('....keras') (lesson 08 writes build/models/sentiment_lstm.keras), "
+            "model.save('....keras') (lesson 09 writes build/models/sentiment_lstm.keras), "
             "or pass an MLflow model URI such as models:/sentiment@champion.",
             file=sys.stderr,
         )

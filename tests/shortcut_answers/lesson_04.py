@@ -1,13 +1,10 @@
-"""Shortcut answers for the exercises of lesson 04 · Text and audio.
+"""Shortcut answers for the exercises of lesson 04 · Text as features.
 
 Each must FAIL: grammars that only cover part of the entities, the single-word pipeline, a
-bigram pipeline whose classifier guesses a constant or is never fitted, the strongest FFT bin,
-a frequency typed in from the lesson, pitch taken from the strongest harmonic.
+bigram pipeline whose classifier guesses a constant or is never fitted.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from shortcut_answers import Shortcut
 
@@ -21,7 +18,8 @@ def _text_pipeline(ngram_range, classifier=None, fit=True):
     from sklearn.pipeline import make_pipeline
 
     model = make_pipeline(
-        TfidfVectorizer(ngram_range=ngram_range), classifier or DummyClassifier(strategy="prior")
+        TfidfVectorizer(ngram_range=ngram_range),
+        classifier or DummyClassifier(strategy="prior"),
     )
     return model.fit(_DOCS, _LABELS) if fit else model
 
@@ -30,24 +28,6 @@ def _unigram_logistic():
     from sklearn.linear_model import LogisticRegression
 
     return _text_pipeline((1, 1), LogisticRegression())
-
-
-def _strongest_bin(x, rate):
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return np.argmax(spectrum) * rate / len(x)
-
-
-def _lesson_engine_frequency(x, rate):
-    return 2350 / 60 * 2  # the lesson's firing frequency, typed in
-
-
-def _strongest_harmonic(frame, rate):
-    spectrum = np.abs(np.fft.rfft(frame * np.hanning(len(frame)), n=8 * len(frame)))
-    return np.argmax(spectrum) * rate / (8 * len(frame))
-
-
-def _typical_voice(frame, rate):
-    return 150.0
 
 
 SHORTCUTS = {
@@ -72,15 +52,5 @@ SHORTCUTS = {
             forbidden=("LogisticRegression(C=",),
         ),
         Shortcut("word pairs, never fitted", lambda: (_text_pipeline((1, 2), fit=False), {})),
-    ],
-    "04.3": [
-        Shortcut(
-            "the strongest FFT bin", lambda: (_strongest_bin, {}), forbidden=("(a - 2b + c)",)
-        ),
-        Shortcut("the lesson's engine frequency typed in", lambda: (_lesson_engine_frequency, {})),
-    ],
-    "04.4": [
-        Shortcut("the strongest (zero-padded) FFT peak", lambda: (_strongest_harmonic, {})),
-        Shortcut("a typical voice pitch typed in", lambda: (_typical_voice, {})),
     ],
 }

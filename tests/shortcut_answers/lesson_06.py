@@ -1,4 +1,8 @@
-"""Shortcut answers for lesson 06's checks (tests/test_exercises.py feeds them; each must FAIL)."""
+"""Shortcut answers for the exercises of lesson 06 · A multilayer perceptron on MNIST.
+
+Each must FAIL: untrained or wrongly built models, made-up numbers, made-up Histories wrapped
+around a model that never learnt, and the same run passed off as several.
+"""
 
 from __future__ import annotations
 
@@ -7,162 +11,121 @@ import numpy as np
 from shortcut_answers import Shortcut
 
 
-def _convnet(improved=False):
+def _mlp(*hidden, dropout=0.0):
     import keras
     from keras import layers
 
-    padding = "same" if improved else "valid"
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=3, activation="relu", padding=padding),
-            layers.MaxPooling2D(pool_size=2),
-            layers.Conv2D(64, kernel_size=3, activation="relu", padding=padding),
-            layers.MaxPooling2D(pool_size=2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ]
+    model = keras.Sequential([keras.Input(shape=(28, 28)), layers.Flatten()])
+    for units in hidden:
+        model.add(layers.Dense(units, activation="relu"))
+        if dropout:
+            model.add(layers.Dropout(dropout))
+    model.add(layers.Dense(10, activation="softmax"))
+    return model
+
+
+def _constant_deeper():
+    """Two Dense(256) with zero weights and a bias that always says "1": a constant predictor."""
+    model = _mlp(256, 256)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([np.zeros_like(w) for w in weights])
+    kernel, bias = model.layers[-1].get_weights()
+    bias[1] = 5.0
+    model.layers[-1].set_weights([kernel, bias])
+    return model
+
+
+def _compiled(rate, *hidden):
+    import keras
+
+    model = _mlp(*(hidden or (128,)))
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=rate), loss="categorical_crossentropy"
     )
+    return model
 
 
-def _fitted(model, epochs, front=None):
-    """Fit on 32 random images (one step per epoch), validated on 16 more."""
-    rng = np.random.default_rng(0)
-    x = rng.random((48, 28, 28, 1)).astype("float32")
-    y = rng.integers(0, 10, 48)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(
-        x[:32], y[:32], batch_size=32, epochs=epochs, validation_data=(x[32:], y[32:]), verbose=0
-    )
-    return model, history, x[32:], y[32:]
-
-
-def _unchanged_twice():
-    return {"model": _convnet(), "baseline": _convnet()}, {}
-
-
-def _untrained_improvement():
-    return {"model": _convnet(improved=True), "baseline": _convnet()}, {}
-
-
-def _longer_training():
-    model, *_ = _fitted(_convnet(improved=True), epochs=6)
-    baseline, *_ = _fitted(_convnet(), epochs=2)
-    return {"model": model, "baseline": baseline}, {}
-
-
-def _tiny_model(augment):
-    import keras
-    from keras import layers
-
-    front = [layers.RandomRotation(0.05), layers.RandomZoom(0.1)] if augment else []
-    return keras.Sequential(
-        [keras.Input(shape=(28, 28, 1)), *front, layers.Flatten(), layers.Dense(10, "softmax")]
-    )
-
-
-def _made_up_histories():
+def _made_up_history(model, n_images, accuracy, val_accuracy, epochs=5, batch_size=32):
+    """A History filled in by hand around ``model``: plausible numbers, no training."""
     import keras
 
-    runs = {}
-    for key, curve in (
-        ("plain", [1.0, 0.8, 0.9] + [1.0] * 27),
-        ("augmented", np.linspace(2, 1, 30)),
-    ):
-        history = keras.callbacks.History()
-        history.history = {"loss": list(curve), "val_loss": list(curve)}
-        history.set_model(_tiny_model(key == "augmented"))
-        runs[key] = history
-    answer = {**runs, "best_epoch": {"plain": 2, "augmented": 30}, "later": "augmented"}
-    x = np.zeros((4, 28, 28, 1), "float32")
-    return answer, {"x_val": x, "y_val": np.zeros(4, int)}
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.set_params({"verbose": 0, "epochs": epochs, "steps": -(-n_images // batch_size)})
+    history.history = {
+        "loss": list(np.linspace(1.0, 0.1, epochs)),
+        "accuracy": list(np.linspace(0.8, accuracy, epochs)),
+        "val_loss": list(np.linspace(1.0, 0.4, epochs)),
+        "val_accuracy": list(np.linspace(0.8, val_accuracy, epochs)),
+    }
+    return history
 
 
-def _real_runs(wrong):
-    runs, best = {}, {}
-    for key in ("plain", "augmented"):
-        _, history, x_val, y_val = _fitted(_tiny_model(key == "augmented"), epochs=20)
-        runs[key] = history
-        best[key] = int(np.argmin(history.history["val_loss"])) + 1
-    if wrong == "epochs":  # plausible round numbers instead of the histories' best epochs
-        best = {"plain": best["plain"] % 20 + 1, "augmented": best["augmented"] % 20 + 1}
-        later = "augmented"
-    else:  # the expected story, whatever the histories say
-        later = "plain" if best["augmented"] > best["plain"] else "augmented"
-    return {**runs, "best_epoch": best, "later": later}, {"x_val": x_val, "y_val": y_val}
+def _made_up_dropout_runs():
+    return {
+        rate: _made_up_history(_mlp(512, dropout=rate), 3000, 0.99, 0.95 + rate / 100)
+        for rate in (0.0, 0.2, 0.5)
+    }
 
 
-def _flip_kept():
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.03),
-            layers.RandomZoom(0.05),
-            layers.RandomTranslation(0.05, 0.05),
-        ]
-    ), {}
+def _one_dropout_run_three_times():
+    run = _made_up_history(_mlp(512, dropout=0.2), 3000, 0.99, 0.95)
+    return {0.0: run, 0.2: run, 0.5: run}
 
 
-def _vertical_flip():
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [layers.RandomFlip("vertical"), layers.RandomRotation(0.03), layers.RandomZoom(0.05)]
-    ), {}
+def _made_up_gap_histories():
+    gaps = {1000: 0.12, 2000: 0.08, 5000: 0.05, 10000: 0.03}
+    return {n: _made_up_history(_mlp(512, 512), n, 1.0, 1.0 - g) for n, g in gaps.items()}
 
 
-def _do_nothing_block():
-    import keras
-    from keras import layers
-
-    return keras.Sequential([layers.RandomRotation(0.0), layers.RandomTranslation(0.0, 0.0)]), {}
-
-
-def _upside_down():
-    import keras
-    from keras import layers
-
-    return keras.Sequential([layers.RandomRotation(0.5), layers.RandomZoom(0.05)]), {}
+def _one_run_under_every_size():
+    run = _made_up_history(_mlp(512, 512), 1000, 1.0, 0.9)
+    return {1000: run, 2000: run, 5000: run}
 
 
 SHORTCUTS = {
     "06.1": [
+        Shortcut("the deeper model, built but never trained", lambda: (_mlp(256, 256), {})),
+        Shortcut("a constant predictor with the right layers", lambda: (_constant_deeper(), {})),
         Shortcut(
-            "the shape and count of the lesson's second convolution",
-            lambda: (((11, 11, 64), 18_496), {}),
-            ("73856", "73,856", "(3, 3, 128)"),
-        ),
-        Shortcut(
-            "the right shape, the weights without biases",
-            lambda: (((3, 3, 128), 3 * 3 * 64 * 128), {}),
-            ("73856", "73,856"),
+            "the main model unchanged", lambda: (_mlp(512), {}), forbidden=("269,322", "269322")
         ),
     ],
     "06.2": [
-        Shortcut("the lesson's network as both model and baseline", _unchanged_twice),
-        Shortcut("an untrained changed network", _untrained_improvement),
-        Shortcut("the changed network trained longer than the baseline", _longer_training),
+        Shortcut(
+            "compiled at the asked rates but never trained",
+            lambda: ({"batch": _compiled(0.5), "stochastic": _compiled(0.005)}, {}),
+            forbidden=("0.005",),
+        ),
+        Shortcut(
+            "the lesson's rate for both, untrained",
+            lambda: ({"batch": _compiled(0.05), "stochastic": _compiled(0.05)}, {}),
+            forbidden=("0.005", "0.5"),
+        ),
+        Shortcut(
+            "one model under both names",
+            lambda: ({"batch": (m := _compiled(0.5)), "stochastic": m}, {}),
+        ),
     ],
     "06.3": [
-        Shortcut("the lesson's Fashion-MNIST block, flip included", _flip_kept),
-        Shortcut("a vertical flip instead of the horizontal one", _vertical_flip),
-        Shortcut("augmentation layers that do nothing", _do_nothing_block),
-        Shortcut("a rotation that turns digits upside down", _upside_down),
+        Shortcut(
+            "the make_model function instead of the runs", lambda: (lambda rate: _mlp(512), {})
+        ),
+        Shortcut(
+            "made-up Histories around untrained models", lambda: (_made_up_dropout_runs(), {})
+        ),
+        Shortcut("one run under all three rates", lambda: (_one_dropout_run_three_times(), {})),
     ],
     "06.4": [
         Shortcut(
-            "the old one-line helper instead of the experiment",
-            lambda: (lambda history: int(np.argmin(history.history["val_loss"])) + 1, {}),
+            "a dict of plausible gaps",
+            lambda: ({1000: 0.12, 2000: 0.08, 5000: 0.05, 10000: 0.03}, {}),
         ),
-        Shortcut("made-up histories on untrained models", _made_up_histories),
-        Shortcut("real runs, best epochs made up", lambda: _real_runs("epochs")),
         Shortcut(
-            "real runs, the expected story instead of the measured one", lambda: _real_runs("later")
+            "made-up Histories around untrained models", lambda: (_made_up_gap_histories(), {})
         ),
+        Shortcut("one run under every size", lambda: (_one_run_under_every_size(), {})),
     ],
 }

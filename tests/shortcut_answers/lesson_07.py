@@ -6,121 +6,163 @@ import numpy as np
 
 from shortcut_answers import Shortcut
 
-_RNG = np.random.default_rng(7)
-_FEATURES = _RNG.normal(size=(80, 3, 3, 8)).astype("float32")  # 4 classes x 20 "images"
-_LABELS = np.repeat(np.arange(4), 20)
-_VAL = {"features_val": _FEATURES[::4], "y_val": _LABELS[::4]}
 
-
-def _head(trained_on=None):
+def _convnet(improved=False):
     import keras
     from keras import layers
 
-    head = keras.Sequential(
-        [keras.Input(shape=(3, 3, 8)), layers.GlobalAveragePooling2D(), layers.Dense(4, "softmax")]
+    padding = "same" if improved else "valid"
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=3, activation="relu", padding=padding),
+            layers.MaxPooling2D(pool_size=2),
+            layers.Conv2D(64, kernel_size=3, activation="relu", padding=padding),
+            layers.MaxPooling2D(pool_size=2),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ]
     )
-    head.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    if trained_on is not None:
-        head.fit(_FEATURES[trained_on], _LABELS[trained_on], batch_size=8, epochs=1, verbose=0)
-    return head
 
 
-def _one_head_for_all():
-    head = _head(trained_on=np.arange(80))
-    return {2: head, 5: head, 20: head}, _VAL
-
-
-def _all_images_every_size():
-    return {k: _head(trained_on=np.arange(80)) for k in (2, 5, 20)}, _VAL
-
-
-def _untrained_heads():
-    return {k: _head() for k in (2, 5, 20)}, _VAL
-
-
-def _mobilenet_with_augmentation(flip_rotation=(0.1,), frozen=False):
-    import keras
-    from keras import layers
-
-    base = keras.applications.MobileNet(
-        input_shape=(32, 32, 3), alpha=0.25, include_top=False, weights=None
+def _fitted(model, epochs, front=None):
+    """Fit on 32 random images (one step per epoch), validated on 16 more."""
+    rng = np.random.default_rng(0)
+    x = rng.random((48, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, 48)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(
+        x[:32], y[:32], batch_size=32, epochs=epochs, validation_data=(x[32:], y[32:]), verbose=0
     )
-    base.trainable = not frozen
-    inputs = keras.Input(shape=(32, 32, 3))
-    x = layers.RandomFlip("horizontal")(inputs) if flip_rotation[0] else inputs
-    x = layers.RandomRotation(flip_rotation[0])(x)
-    x = layers.Rescaling(1 / 127.5, offset=-1)(x)
-    x = layers.GlobalAveragePooling2D()(base(x, training=False))
-    model = keras.Model(inputs, layers.Dense(4, activation="softmax")(x))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    val = {"x_val": _RNG.uniform(0, 255, (24, 32, 32, 3)), "y_val": np.arange(24) % 4}
-    return model, val
+    return model, history, x[32:], y[32:]
 
 
-def _no_op_augmentation():
+def _unchanged_twice():
+    return {"model": _convnet(), "baseline": _convnet()}, {}
+
+
+def _untrained_improvement():
+    return {"model": _convnet(improved=True), "baseline": _convnet()}, {}
+
+
+def _longer_training():
+    model, *_ = _fitted(_convnet(improved=True), epochs=6)
+    baseline, *_ = _fitted(_convnet(), epochs=2)
+    return {"model": model, "baseline": baseline}, {}
+
+
+def _tiny_model(augment):
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=(32, 32, 3))
-    base = keras.applications.MobileNet(
-        input_shape=(32, 32, 3), alpha=0.25, include_top=False, weights=None
+    front = [layers.RandomRotation(0.05), layers.RandomZoom(0.1)] if augment else []
+    return keras.Sequential(
+        [keras.Input(shape=(28, 28, 1)), *front, layers.Flatten(), layers.Dense(10, "softmax")]
     )
-    x = layers.RandomFlip("horizontal")(inputs)
-    x = layers.RandomRotation(0.0)(x)
-    x = base(layers.Rescaling(1 / 127.5, offset=-1)(x))
-    model = keras.Model(inputs, layers.Dense(4, "softmax")(layers.GlobalAveragePooling2D()(x)))
-    return model, {}
 
 
-def _tiny_base_model():
+def _made_up_histories():
+    import keras
+
+    runs = {}
+    for key, curve in (
+        ("plain", [1.0, 0.8, 0.9] + [1.0] * 27),
+        ("augmented", np.linspace(2, 1, 30)),
+    ):
+        history = keras.callbacks.History()
+        history.history = {"loss": list(curve), "val_loss": list(curve)}
+        history.set_model(_tiny_model(key == "augmented"))
+        runs[key] = history
+    answer = {**runs, "best_epoch": {"plain": 2, "augmented": 30}, "later": "augmented"}
+    x = np.zeros((4, 28, 28, 1), "float32")
+    return answer, {"x_val": x, "y_val": np.zeros(4, int)}
+
+
+def _real_runs(wrong):
+    runs, best = {}, {}
+    for key in ("plain", "augmented"):
+        _, history, x_val, y_val = _fitted(_tiny_model(key == "augmented"), epochs=20)
+        runs[key] = history
+        best[key] = int(np.argmin(history.history["val_loss"])) + 1
+    if wrong == "epochs":  # plausible round numbers instead of the histories' best epochs
+        best = {"plain": best["plain"] % 20 + 1, "augmented": best["augmented"] % 20 + 1}
+        later = "augmented"
+    else:  # the expected story, whatever the histories say
+        later = "plain" if best["augmented"] > best["plain"] else "augmented"
+    return {**runs, "best_epoch": best, "later": later}, {"x_val": x_val, "y_val": y_val}
+
+
+def _flip_kept():
     import keras
     from keras import layers
 
-    inputs = keras.Input(shape=(32, 32, 3))
-    base = keras.Sequential([keras.Input(shape=(32, 32, 3)), layers.Conv2D(4, 3)], name="base")
-    x = layers.RandomRotation(0.1)(layers.RandomFlip("horizontal")(inputs))
-    outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(base(x)))
-    return keras.Model(inputs, outputs), {}
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(0.03),
+            layers.RandomZoom(0.05),
+            layers.RandomTranslation(0.05, 0.05),
+        ]
+    ), {}
+
+
+def _vertical_flip():
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [layers.RandomFlip("vertical"), layers.RandomRotation(0.03), layers.RandomZoom(0.05)]
+    ), {}
+
+
+def _do_nothing_block():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([layers.RandomRotation(0.0), layers.RandomTranslation(0.0, 0.0)]), {}
+
+
+def _upside_down():
+    import keras
+    from keras import layers
+
+    return keras.Sequential([layers.RandomRotation(0.5), layers.RandomZoom(0.05)]), {}
 
 
 SHORTCUTS = {
     "07.1": [
         Shortcut(
-            "the two blocks counted with their BatchNormalization weights",
-            lambda: (
-                9 * 128 + 128 * 256 + 9 * 256 + 256 * 256 + 4 * 2 * (128 + 256) + 257 * 12,
-                {"n_classes": 12},
-            ),
-            ("108,812", "108812"),
+            "the shape and count of the lesson's second convolution",
+            lambda: (((11, 11, 64), 18_496), {}),
+            ("73856", "73,856", "(3, 3, 128)"),
         ),
         Shortcut(
-            "the whole base's parameter count from model.summary()",
-            lambda: (218_544, {"n_classes": 12}),
-            ("108,812", "108812"),
+            "the right shape, the weights without biases",
+            lambda: (((3, 3, 128), 3 * 3 * 64 * 128), {}),
+            ("73856", "73,856"),
         ),
     ],
     "07.2": [
-        Shortcut("a total stride of 16", lambda: ((20, 20, 256), {}), ("(10, 10, 256)",)),
-        Shortcut(
-            "the full-width MobileNet's channels", lambda: ((10, 10, 1024), {}), ("(10, 10, 256)",)
-        ),
+        Shortcut("the lesson's network as both model and baseline", _unchanged_twice),
+        Shortcut("an untrained changed network", _untrained_improvement),
+        Shortcut("the changed network trained longer than the baseline", _longer_training),
     ],
     "07.3": [
-        Shortcut(
-            "plausible accuracies typed in",
-            lambda: ({5: 0.62, 10: 0.71, 20: 0.8, 50: 0.86}, _VAL),
-        ),
-        Shortcut("one head passed for every size", _one_head_for_all),
-        Shortcut("every head trained on all the images", _all_images_every_size),
-        Shortcut("untrained heads", _untrained_heads),
+        Shortcut("the lesson's Fashion-MNIST block, flip included", _flip_kept),
+        Shortcut("a vertical flip instead of the horizontal one", _vertical_flip),
+        Shortcut("augmentation layers that do nothing", _do_nothing_block),
+        Shortcut("a rotation that turns digits upside down", _upside_down),
     ],
     "07.4": [
-        Shortcut("a small stand-in base instead of MobileNet", _tiny_base_model),
-        Shortcut("augmentation layers that never rotate", _no_op_augmentation),
-        Shortcut("the augmented model, never trained", _mobilenet_with_augmentation),
         Shortcut(
-            "augmentation in front of a frozen base (not the fine-tuning model)",
-            lambda: _mobilenet_with_augmentation(frozen=True),
+            "the old one-line helper instead of the experiment",
+            lambda: (lambda history: int(np.argmin(history.history["val_loss"])) + 1, {}),
+        ),
+        Shortcut("made-up histories on untrained models", _made_up_histories),
+        Shortcut("real runs, best epochs made up", lambda: _real_runs("epochs")),
+        Shortcut(
+            "real runs, the expected story instead of the measured one", lambda: _real_runs("later")
         ),
     ],
 }

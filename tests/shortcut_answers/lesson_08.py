@@ -6,181 +6,121 @@ import numpy as np
 
 from shortcut_answers import Shortcut
 
-_GOOD = ["a great film", "wonderful acting and a great story", "loved it, brilliant"]
-_BAD = ["a boring film", "awful acting and a dull story", "hated it, terrible"]
-_TEXTS = [_GOOD[i % 3] if i % 2 else _BAD[i % 3] for i in range(60)]
-_LABELS = np.arange(60) % 2
+_RNG = np.random.default_rng(7)
+_FEATURES = _RNG.normal(size=(80, 3, 3, 8)).astype("float32")  # 4 classes x 20 "images"
+_LABELS = np.repeat(np.arange(4), 20)
+_VAL = {"features_val": _FEATURES[::4], "y_val": _LABELS[::4]}
 
 
-def _lstm(mask=True, bidirectional=False, units=8, dropout=0.1, rate=1e-3, fit=None):
+def _head(trained_on=None):
     import keras
-    import tensorflow as tf
     from keras import layers
 
-    vectorizer = layers.TextVectorization(max_tokens=50, output_sequence_length=12)
-    vectorizer.adapt(_GOOD + _BAD)
-    inputs = keras.Input(shape=(1,), dtype="string")
-    x = layers.Embedding(50, 8, mask_zero=mask)(vectorizer(inputs))
-    if bidirectional:
-        x = layers.Bidirectional(layers.LSTM(units, dropout=dropout))(x)
-    else:
-        x = layers.LSTM(units, dropout=dropout)(x)
-    model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss="binary_crossentropy")
-    if fit is not None:
-        texts = tf.constant(_TEXTS)[:, None]
-        validation = (texts, _LABELS) if fit == "validated" else None
-        model.fit(texts, _LABELS, epochs=2, batch_size=30, validation_data=validation, verbose=0)
-    return model
+    head = keras.Sequential(
+        [keras.Input(shape=(3, 3, 8)), layers.GlobalAveragePooling2D(), layers.Dense(4, "softmax")]
+    )
+    head.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if trained_on is not None:
+        head.fit(_FEATURES[trained_on], _LABELS[trained_on], batch_size=8, epochs=1, verbose=0)
+    return head
 
 
-def _val():
-    import tensorflow as tf
-
-    return {"val_inputs": tf.constant(_TEXTS)[:, None], "val_labels": _LABELS}
-
-
-def _old_style_guess():
-    return {"lower_without_mask": True, "model": _lstm(mask=False)}, {}
+def _one_head_for_all():
+    head = _head(trained_on=np.arange(80))
+    return {2: head, 5: head, 20: head}, _VAL
 
 
-def _untrained_guess():
-    answer = {"masked": _lstm(), "unmasked": _lstm(mask=False), "lower_without_mask": True}
-    return answer, _val()
+def _all_images_every_size():
+    return {k: _head(trained_on=np.arange(80)) for k in (2, 5, 20)}, _VAL
 
 
-def _masked_model_twice():
-    model = _lstm(fit="validated")
-    return {"masked": model, "unmasked": model, "lower_without_mask": False}, _val()
+def _untrained_heads():
+    return {k: _head() for k in (2, 5, 20)}, _VAL
 
 
-def _expected_story():
-    masked, unmasked = _lstm(fit="validated"), _lstm(mask=False, fit="validated")
-    context = _val()
-    accuracy = [
-        float(np.mean((m.predict(context["val_inputs"], verbose=0).ravel() > 0.5) == _LABELS))
-        for m in (masked, unmasked)
-    ]
-    lower = accuracy[1] <= accuracy[0] - 0.02
-    return {"masked": masked, "unmasked": unmasked, "lower_without_mask": not lower}, context
+def _mobilenet_with_augmentation(flip_rotation=(0.1,), frozen=False):
+    import keras
+    from keras import layers
+
+    base = keras.applications.MobileNet(
+        input_shape=(32, 32, 3), alpha=0.25, include_top=False, weights=None
+    )
+    base.trainable = not frozen
+    inputs = keras.Input(shape=(32, 32, 3))
+    x = layers.RandomFlip("horizontal")(inputs) if flip_rotation[0] else inputs
+    x = layers.RandomRotation(flip_rotation[0])(x)
+    x = layers.Rescaling(1 / 127.5, offset=-1)(x)
+    x = layers.GlobalAveragePooling2D()(base(x, training=False))
+    model = keras.Model(inputs, layers.Dense(4, activation="softmax")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    val = {"x_val": _RNG.uniform(0, 255, (24, 32, 32, 3)), "y_val": np.arange(24) % 4}
+    return model, val
 
 
-class _AlwaysPositive:
-    """A stand-in 'model' that calls every review positive."""
+def _no_op_augmentation():
+    import keras
+    from keras import layers
 
-    def predict(self, texts, verbose=0):
-        return np.full((len(texts), 1), 0.9)
+    inputs = keras.Input(shape=(32, 32, 3))
+    base = keras.applications.MobileNet(
+        input_shape=(32, 32, 3), alpha=0.25, include_top=False, weights=None
+    )
+    x = layers.RandomFlip("horizontal")(inputs)
+    x = layers.RandomRotation(0.0)(x)
+    x = base(layers.Rescaling(1 / 127.5, offset=-1)(x))
+    model = keras.Model(inputs, layers.Dense(4, "softmax")(layers.GlobalAveragePooling2D()(x)))
+    return model, {}
 
 
-_NEGATIVE = "Great cast, brilliant director, wonderful music. Not a good film at all."
+def _tiny_base_model():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(32, 32, 3))
+    base = keras.Sequential([keras.Input(shape=(32, 32, 3)), layers.Conv2D(4, 3)], name="base")
+    x = layers.RandomRotation(0.1)(layers.RandomFlip("horizontal")(inputs))
+    outputs = layers.Dense(3)(layers.GlobalAveragePooling2D()(base(x)))
+    return keras.Model(inputs, outputs), {}
+
 
 SHORTCUTS = {
     "08.1": [
-        Shortcut("a guess with an untrained model, old answer format", _old_style_guess),
-        Shortcut("a guess with two untrained models", _untrained_guess),
-        Shortcut("the masked model passed as both", _masked_model_twice),
-        Shortcut("the expected story, not the measured one", _expected_story),
+        Shortcut(
+            "the two blocks counted with their BatchNormalization weights",
+            lambda: (
+                9 * 128 + 128 * 256 + 9 * 256 + 256 * 256 + 4 * 2 * (128 + 256) + 257 * 12,
+                {"n_classes": 12},
+            ),
+            ("108,812", "108812"),
+        ),
+        Shortcut(
+            "the whole base's parameter count from model.summary()",
+            lambda: (218_544, {"n_classes": 12}),
+            ("108,812", "108812"),
+        ),
     ],
     "08.2": [
+        Shortcut("a total stride of 16", lambda: ((20, 20, 256), {}), ("(10, 10, 256)",)),
         Shortcut(
-            "a positive review that contains 'not'",
-            lambda: (
-                "This is not just good, it is the best film of the year.",
-                {"model": _AlwaysPositive()},
-            ),
+            "the full-width MobileNet's channels", lambda: ((10, 10, 1024), {}), ("(10, 10, 256)",)
         ),
-        Shortcut(
-            "a double negative: praise",
-            lambda: (
-                "Not bad at all, never boring: the best film of the year.",
-                {"model": _AlwaysPositive()},
-            ),
-        ),
-        Shortcut(
-            "a stand-in model that calls everything positive",
-            lambda: (_NEGATIVE, {"model": _AlwaysPositive()}),
-        ),
-        Shortcut("an untrained model", lambda: (_NEGATIVE, {"model": _lstm()})),
     ],
     "08.3": [
         Shortcut(
-            "the best hyperparameters, never trained",
-            lambda: (
-                _lstm(bidirectional=True, units=16, dropout=0.2, rate=3e-3),
-                {
-                    "hyperparameters": {
-                        "units": 16,
-                        "embedding_dim": 8,
-                        "dropout": 0.2,
-                        "learning_rate": 3e-3,
-                    }
-                },
-            ),
+            "plausible accuracies typed in",
+            lambda: ({5: 0.62, 10: 0.71, 20: 0.8, 50: 0.86}, _VAL),
         ),
+        Shortcut("one head passed for every size", _one_head_for_all),
+        Shortcut("every head trained on all the images", _all_images_every_size),
+        Shortcut("untrained heads", _untrained_heads),
+    ],
+    "08.4": [
+        Shortcut("a small stand-in base instead of MobileNet", _tiny_base_model),
+        Shortcut("augmentation layers that never rotate", _no_op_augmentation),
+        Shortcut("the augmented model, never trained", _mobilenet_with_augmentation),
         Shortcut(
-            "trained without validation data (no early stopping possible)",
-            lambda: (
-                _lstm(bidirectional=True, units=16, dropout=0.2, rate=3e-3, fit="plain"),
-                {
-                    "hyperparameters": {
-                        "units": 16,
-                        "embedding_dim": 8,
-                        "dropout": 0.2,
-                        "learning_rate": 3e-3,
-                    }
-                },
-            ),
-        ),
-        Shortcut(
-            "the default BiLSTM, trained",
-            lambda: (
-                _lstm(bidirectional=True, fit="validated"),
-                {
-                    "hyperparameters": {
-                        "units": 16,
-                        "embedding_dim": 8,
-                        "dropout": 0.2,
-                        "learning_rate": 3e-3,
-                    }
-                },
-            ),
+            "augmentation in front of a frozen base (not the fine-tuning model)",
+            lambda: _mobilenet_with_augmentation(frozen=True),
         ),
     ],
 }
-
-
-def _vectorizer():
-    from keras import layers
-
-    vectorizer = layers.TextVectorization(max_tokens=6, output_sequence_length=10)
-    vectorizer.adapt(["the film the film the", "a film"])
-    return vectorizer
-
-
-_REVIEWS = ["the film was a flimflorp", "the end", "zork the film zork zork zork"]
-
-
-def _per_review_mean():
-    ids = np.asarray(_vectorizer()(np.array(_REVIEWS)[:, None]))
-    shares = [np.sum(r == 1) / max(np.sum(r > 0), 1) for r in ids]
-    return float(np.mean(shares)), {"vectorizer": _vectorizer(), "texts": _REVIEWS}
-
-
-def _distinct_words():
-    ids = np.asarray(_vectorizer()(np.array(_REVIEWS)[:, None]))
-    words = {w for t in _REVIEWS for w in t.split()}
-    unknown = {w for w in words if w not in _vectorizer().get_vocabulary()}
-    return len(unknown) / len(words) + 0 * ids.size, {
-        "vectorizer": _vectorizer(),
-        "texts": _REVIEWS,
-    }
-
-
-SHORTCUTS["08.4"] = [
-    Shortcut("the mean of the per-review shares", _per_review_mean),
-    Shortcut("the share of distinct words, not of tokens", _distinct_words),
-    Shortcut(
-        "a plausible round number",
-        lambda: (0.05, {"vectorizer": _vectorizer(), "texts": _REVIEWS}),
-    ),
-]

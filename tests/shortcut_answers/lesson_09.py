@@ -6,87 +6,181 @@ import numpy as np
 
 from shortcut_answers import Shortcut
 
-_RNG = np.random.default_rng(9)
-_Y, _X = np.mgrid[0:12, 0:16] / 16.0
-_PHOTO = np.clip(np.stack([_X, _Y, 0.5 * (_X + _Y)], axis=-1)[None], 0, 1).astype("float32")
-_CONTEXT = {"content_image": _PHOTO}
+_GOOD = ["a great film", "wonderful acting and a great story", "loved it, brilliant"]
+_BAD = ["a boring film", "awful acting and a dull story", "hated it, terrible"]
+_TEXTS = [_GOOD[i % 3] if i % 2 else _BAD[i % 3] for i in range(60)]
+_LABELS = np.arange(60) % 2
 
 
-def _curve(start, end, n=20):
-    return list(np.linspace(start, end, n))
+def _lstm(mask=True, bidirectional=False, units=8, dropout=0.1, rate=1e-3, fit=None):
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    vectorizer = layers.TextVectorization(max_tokens=50, output_sequence_length=12)
+    vectorizer.adapt(_GOOD + _BAD)
+    inputs = keras.Input(shape=(1,), dtype="string")
+    x = layers.Embedding(50, 8, mask_zero=mask)(vectorizer(inputs))
+    if bidirectional:
+        x = layers.Bidirectional(layers.LSTM(units, dropout=dropout))(x)
+    else:
+        x = layers.LSTM(units, dropout=dropout)(x)
+    model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(x))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=rate), loss="binary_crossentropy")
+    if fit is not None:
+        texts = tf.constant(_TEXTS)[:, None]
+        validation = (texts, _LABELS) if fit == "validated" else None
+        model.fit(texts, _LABELS, epochs=2, batch_size=30, validation_data=validation, verbose=0)
+    return model
 
 
-def _photo_every_time():
-    runs = {
-        w: {"image": _PHOTO.copy(), "content": [0.0] + _curve(0.1 * i, 0.5 * i, 19)}
-        for i, w in enumerate((1e3, 1e4, 1e5), 1)
-    }
-    return runs, _CONTEXT
+def _val():
+    import tensorflow as tf
+
+    return {"val_inputs": tf.constant(_TEXTS)[:, None], "val_labels": _LABELS}
 
 
-def _continued_runs():
-    runs, image = {}, _PHOTO.copy()
-    for i, w in enumerate((1e3, 1e4, 1e5), 1):
-        image = np.clip(image + 0.05 * _RNG.normal(size=image.shape), 0, 1)
-        runs[w] = {"image": image, "content": _curve(1.0 * i, 1.2 * i)}  # never starts at 0
-    return runs, _CONTEXT
+def _old_style_guess():
+    return {"lower_without_mask": True, "model": _lstm(mask=False)}, {}
 
 
-def _noise_images():
-    runs = {
-        w: {"image": _RNG.uniform(size=_PHOTO.shape), "content": [0.0] + _curve(0.1 * i, i, 19)}
-        for i, w in enumerate((1e3, 1e4, 1e5), 1)
-    }
-    return runs, _CONTEXT
+def _untrained_guess():
+    answer = {"masked": _lstm(), "unmasked": _lstm(mask=False), "lower_without_mask": True}
+    return answer, _val()
 
 
-def _fabricated_noise_run():
-    answer = {
-        "photo": {"image": _PHOTO.copy(), "content": [0.0] + _curve(0.1, 0.3, 19)},
-        "noise": {"image": _RNG.uniform(size=_PHOTO.shape), "content": _curve(8.0, 1.0)},
-    }
-    return answer, _CONTEXT
+def _masked_model_twice():
+    model = _lstm(fit="validated")
+    return {"masked": model, "unmasked": model, "lower_without_mask": False}, _val()
 
 
-def _one_image_for_both():
-    image = np.clip(_PHOTO + 0.02 * _RNG.normal(size=_PHOTO.shape), 0, 1)
-    answer = {
-        "photo": {"image": image, "content": [0.0] + _curve(0.1, 0.3, 19)},
-        "noise": {"image": image, "content": _curve(8.0, 1.0)},
-    }
-    return answer, _CONTEXT
+def _expected_story():
+    masked, unmasked = _lstm(fit="validated"), _lstm(mask=False, fit="validated")
+    context = _val()
+    accuracy = [
+        float(np.mean((m.predict(context["val_inputs"], verbose=0).ravel() > 0.5) == _LABELS))
+        for m in (masked, unmasked)
+    ]
+    lower = accuracy[1] <= accuracy[0] - 0.02
+    return {"masked": masked, "unmasked": unmasked, "lower_without_mask": not lower}, context
 
+
+class _AlwaysPositive:
+    """A stand-in 'model' that calls every review positive."""
+
+    def predict(self, texts, verbose=0):
+        return np.full((len(texts), 1), 0.9)
+
+
+_NEGATIVE = "Great cast, brilliant director, wonderful music. Not a good film at all."
 
 SHORTCUTS = {
     "09.1": [
-        Shortcut("F^T F without dividing by M", lambda: ([[6.0, 5.0], [5.0, 11.0]], {}), ("1.25",)),
-        Shortcut(
-            "products of positions instead of channels (4 x 4)",
-            lambda: (np.eye(4).tolist(), {}),
-            ("1.25", "1.5", "2.75"),
-        ),
+        Shortcut("a guess with an untrained model, old answer format", _old_style_guess),
+        Shortcut("a guess with two untrained models", _untrained_guess),
+        Shortcut("the masked model passed as both", _masked_model_twice),
+        Shortcut("the expected story, not the measured one", _expected_story),
     ],
     "09.2": [
         Shortcut(
-            "the feature map's height and width", lambda: ((32, 42), {}), ("(512, 512)", "512")
+            "a positive review that contains 'not'",
+            lambda: (
+                "This is not just good, it is the best film of the year.",
+                {"model": _AlwaysPositive()},
+            ),
         ),
-        Shortcut("block3_conv1's channels", lambda: ((256, 256), {}), ("(512, 512)", "512")),
+        Shortcut(
+            "a double negative: praise",
+            lambda: (
+                "Not bad at all, never boring: the best film of the year.",
+                {"model": _AlwaysPositive()},
+            ),
+        ),
+        Shortcut(
+            "a stand-in model that calls everything positive",
+            lambda: (_NEGATIVE, {"model": _AlwaysPositive()}),
+        ),
+        Shortcut("an untrained model", lambda: (_NEGATIVE, {"model": _lstm()})),
     ],
     "09.3": [
         Shortcut(
-            "made-up content losses in the old format",
-            lambda: ({1e3: 1.0, 1e4: 2.0, 1e5: 3.0}, _CONTEXT),
+            "the best hyperparameters, never trained",
+            lambda: (
+                _lstm(bidirectional=True, units=16, dropout=0.2, rate=3e-3),
+                {
+                    "hyperparameters": {
+                        "units": 16,
+                        "embedding_dim": 8,
+                        "dropout": 0.2,
+                        "learning_rate": 3e-3,
+                    }
+                },
+            ),
         ),
-        Shortcut("the photo passed as every run's image", _photo_every_time),
-        Shortcut("runs continued from the previous image", _continued_runs),
-        Shortcut("random images with rising curves", _noise_images),
-    ],
-    "09.4": [
         Shortcut(
-            "made-up curves in the old format",
-            lambda: ({"photo": [0.0] + [0.2] * 19, "noise": _curve(8.0, 1.0)}, _CONTEXT),
+            "trained without validation data (no early stopping possible)",
+            lambda: (
+                _lstm(bidirectional=True, units=16, dropout=0.2, rate=3e-3, fit="plain"),
+                {
+                    "hyperparameters": {
+                        "units": 16,
+                        "embedding_dim": 8,
+                        "dropout": 0.2,
+                        "learning_rate": 3e-3,
+                    }
+                },
+            ),
         ),
-        Shortcut("fresh noise passed as the noise run's image", _fabricated_noise_run),
-        Shortcut("one image passed for both runs", _one_image_for_both),
+        Shortcut(
+            "the default BiLSTM, trained",
+            lambda: (
+                _lstm(bidirectional=True, fit="validated"),
+                {
+                    "hyperparameters": {
+                        "units": 16,
+                        "embedding_dim": 8,
+                        "dropout": 0.2,
+                        "learning_rate": 3e-3,
+                    }
+                },
+            ),
+        ),
     ],
 }
+
+
+def _vectorizer():
+    from keras import layers
+
+    vectorizer = layers.TextVectorization(max_tokens=6, output_sequence_length=10)
+    vectorizer.adapt(["the film the film the", "a film"])
+    return vectorizer
+
+
+_REVIEWS = ["the film was a flimflorp", "the end", "zork the film zork zork zork"]
+
+
+def _per_review_mean():
+    ids = np.asarray(_vectorizer()(np.array(_REVIEWS)[:, None]))
+    shares = [np.sum(r == 1) / max(np.sum(r > 0), 1) for r in ids]
+    return float(np.mean(shares)), {"vectorizer": _vectorizer(), "texts": _REVIEWS}
+
+
+def _distinct_words():
+    ids = np.asarray(_vectorizer()(np.array(_REVIEWS)[:, None]))
+    words = {w for t in _REVIEWS for w in t.split()}
+    unknown = {w for w in words if w not in _vectorizer().get_vocabulary()}
+    return len(unknown) / len(words) + 0 * ids.size, {
+        "vectorizer": _vectorizer(),
+        "texts": _REVIEWS,
+    }
+
+
+SHORTCUTS["09.4"] = [
+    Shortcut("the mean of the per-review shares", _per_review_mean),
+    Shortcut("the share of distinct words, not of tokens", _distinct_words),
+    Shortcut(
+        "a plausible round number",
+        lambda: (0.05, {"vectorizer": _vectorizer(), "texts": _REVIEWS}),
+    ),
+]

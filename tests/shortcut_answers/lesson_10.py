@@ -2,159 +2,91 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from shortcut_answers import Shortcut
 
-_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+_RNG = np.random.default_rng(9)
+_Y, _X = np.mgrid[0:12, 0:16] / 16.0
+_PHOTO = np.clip(np.stack([_X, _Y, 0.5 * (_X + _Y)], axis=-1)[None], 0, 1).astype("float32")
+_CONTEXT = {"content_image": _PHOTO}
 
 
-def _slerp(z0, z1, n):
-    z0, z1 = np.asarray(z0, float), np.asarray(z1, float)
-    omega = np.arccos(np.clip(z0 @ z1 / np.linalg.norm(z0) / np.linalg.norm(z1), -1, 1))
-    t = np.linspace(0, 1, n)[:, None]
-    return (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
+def _curve(start, end, n=20):
+    return list(np.linspace(start, end, n))
 
 
-def _jump(z0, z1, n):
-    half = n // 2
-    return np.array([z0] * half + [z1] * (n - half))
+def _photo_every_time():
+    runs = {
+        w: {"image": _PHOTO.copy(), "content": [0.0] + _curve(0.1 * i, 0.5 * i, 19)}
+        for i, w in enumerate((1e3, 1e4, 1e5), 1)
+    }
+    return runs, _CONTEXT
 
 
-def _non_saturating(fake_logits):
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.math.softplus(-fake_logits))  # -log(sigmoid): the lesson's loss
-
-
-def _discriminator_fake_term(fake_logits):
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.math.softplus(fake_logits))  # -log(1 - sigmoid): the D's term
+def _continued_runs():
+    runs, image = {}, _PHOTO.copy()
+    for i, w in enumerate((1e3, 1e4, 1e5), 1):
+        image = np.clip(image + 0.05 * _RNG.normal(size=image.shape), 0, 1)
+        runs[w] = {"image": image, "content": _curve(1.0 * i, 1.2 * i)}  # never starts at 0
+    return runs, _CONTEXT
 
 
-def _clipped_naive(fake_logits):
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.math.log(tf.maximum(1.0 - tf.sigmoid(fake_logits), 1e-7)))
-
-
-def _generator(kind):
-    import keras
-    from keras import layers
-
-    inputs = keras.Input(shape=(16,))
-    if kind == "untrained":
-        x = layers.Dense(7 * 7 * 8)(inputs)
-        x = layers.Reshape((7, 7, 8))(x)
-        x = layers.Conv2DTranspose(8, 4, strides=2, padding="same")(x)
-        outputs = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
-        return keras.Model(inputs, outputs)
-    # "collapsed": ignores the noise and always draws the same real article
-    from labkit import datasets
-
-    (x_train, _), _ = datasets.load_fashion_mnist()
-    image = (x_train[0].astype("float32") - 127.5) / 127.5
-    dense = layers.Dense(28 * 28, kernel_initializer="zeros")
-    outputs = layers.Reshape((28, 28, 1))(dense(inputs))
-    model = keras.Model(inputs, outputs)
-    dense.bias.assign(image.ravel())
-    return model
+def _noise_images():
+    runs = {
+        w: {"image": _RNG.uniform(size=_PHOTO.shape), "content": [0.0] + _curve(0.1 * i, i, 19)}
+        for i, w in enumerate((1e3, 1e4, 1e5), 1)
+    }
+    return runs, _CONTEXT
 
 
-@functools.lru_cache(maxsize=1)
-def _quick_judge():
-    """A softmax regression on 20,000 Fashion-MNIST images: a real, if modest, judge."""
-    import keras
-    from keras import layers
-
-    from labkit import datasets
-
-    (x_train, y_train), _ = datasets.load_fashion_mnist()
-    x = (x_train[:20_000].astype("float32")[..., None] - 127.5) / 127.5
-    keras.utils.set_random_seed(0)
-    judge = keras.Sequential(
-        [keras.Input(shape=(28, 28, 1)), layers.Flatten(), layers.Dense(10, activation="softmax")]
-    )
-    judge.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    judge.fit(x, y_train[:20_000], batch_size=256, epochs=2, verbose=0)
-    return judge
+def _fabricated_noise_run():
+    answer = {
+        "photo": {"image": _PHOTO.copy(), "content": [0.0] + _curve(0.1, 0.3, 19)},
+        "noise": {"image": _RNG.uniform(size=_PHOTO.shape), "content": _curve(8.0, 1.0)},
+    }
+    return answer, _CONTEXT
 
 
-def _untrained_judge():
-    import keras
-    from keras import layers
+def _one_image_for_both():
+    image = np.clip(_PHOTO + 0.02 * _RNG.normal(size=_PHOTO.shape), 0, 1)
+    answer = {
+        "photo": {"image": image, "content": [0.0] + _curve(0.1, 0.3, 19)},
+        "noise": {"image": image, "content": _curve(8.0, 1.0)},
+    }
+    return answer, _CONTEXT
 
-    return keras.Sequential(
-        [keras.Input(shape=(28, 28, 1)), layers.Flatten(), layers.Dense(10, activation="softmax")]
-    )
-
-
-_MADE_UP = {name: n for name, n in zip(_CLASSES, [40, 30, 5, 12, 3, 20, 2, 25, 18, 9], strict=True)}
 
 SHORTCUTS = {
     "10.1": [
+        Shortcut("F^T F without dividing by M", lambda: ([[6.0, 5.0], [5.0, 11.0]], {}), ("1.25",)),
         Shortcut(
-            "a strided convolution's shape (it halves)",
-            lambda: (((7, 7, 32), 4 * 4 * 64 * 32 + 32), {}),
-            ("(28, 28, 32)",),
-        ),
-        Shortcut(
-            "the right shape, the weights without biases",
-            lambda: (((28, 28, 32), 4 * 4 * 64 * 32), {}),
-            ("32800", "32,800"),
+            "products of positions instead of channels (4 x 4)",
+            lambda: (np.eye(4).tolist(), {}),
+            ("1.25", "1.5", "2.75"),
         ),
     ],
     "10.2": [
-        Shortcut("a spherical path instead of the straight line", lambda: (_slerp, {})),
-        Shortcut("a jump from z0 to z1 halfway", lambda: (_jump, {})),
         Shortcut(
-            "always 8 points, whatever n",
-            lambda: (lambda z0, z1, n: np.linspace(z0, z1, 8), {}),
+            "the feature map's height and width", lambda: ((32, 42), {}), ("(512, 512)", "512")
         ),
+        Shortcut("block3_conv1's channels", lambda: ((256, 256), {}), ("(512, 512)", "512")),
     ],
     "10.3": [
         Shortcut(
-            "the lesson's non-saturating loss", lambda: (_non_saturating, {}), ("log_sigmoid(-",)
+            "made-up content losses in the old format",
+            lambda: ({1e3: 1.0, 1e4: 2.0, 1e5: 3.0}, _CONTEXT),
         ),
-        Shortcut(
-            "the discriminator's fake term",
-            lambda: (_discriminator_fake_term, {}),
-            ("log_sigmoid(-",),
-        ),
-        Shortcut("the naive formula, clipped", lambda: (_clipped_naive, {}), ("log_sigmoid(-",)),
+        Shortcut("the photo passed as every run's image", _photo_every_time),
+        Shortcut("runs continued from the previous image", _continued_runs),
+        Shortcut("random images with rising curves", _noise_images),
     ],
     "10.4": [
-        Shortcut("made-up counts in the old format", lambda: (_MADE_UP, {"confidence": 0.9})),
         Shortcut(
-            "made-up counts with untrained models",
-            lambda: (
-                {
-                    "generator": _generator("untrained"),
-                    "judge": _untrained_judge(),
-                    "counts": _MADE_UP,
-                },
-                {"confidence": 0.9},
-            ),
+            "made-up curves in the old format",
+            lambda: ({"photo": [0.0] + [0.2] * 19, "noise": _curve(8.0, 1.0)}, _CONTEXT),
         ),
-        Shortcut(
-            "a real judge, an untrained generator",
-            lambda: (
-                {"generator": _generator("untrained"), "judge": _quick_judge(), "counts": _MADE_UP},
-                {"confidence": 0.6},
-            ),
-        ),
-        Shortcut(
-            "a generator that always draws one real article",
-            lambda: (
-                {"generator": _generator("collapsed"), "judge": _quick_judge(), "counts": _MADE_UP},
-                {"confidence": 0.6},
-            ),
-        ),
+        Shortcut("fresh noise passed as the noise run's image", _fabricated_noise_run),
+        Shortcut("one image passed for both runs", _one_image_for_both),
     ],
 }

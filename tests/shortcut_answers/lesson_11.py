@@ -1,203 +1,160 @@
-"""Shortcut answers for lesson 11's checks (autoencoder fraud detection): each must FAIL."""
+"""Shortcut answers for lesson 11's checks (tests/test_exercises.py feeds them; each must FAIL)."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from shortcut_answers import Shortcut
 
-
-def _fraud_data(seed: int, n_normal: int = 450, n_fraud: int = 50):
-    """Normal rows near a 3-D subspace of 10 features; frauds off it and shifted."""
-    rng = np.random.default_rng(seed)
-    basis = np.random.default_rng(0).normal(size=(3, 10))
-    normal = rng.normal(size=(n_normal, 3)) @ basis + 0.3 * rng.normal(size=(n_normal, 10))
-    fraud = rng.normal(size=(n_fraud, 3)) @ basis + 0.55 * rng.normal(size=(n_fraud, 10)) + 0.2
-    x = np.vstack([normal, fraud]).astype(np.float32)
-    y = np.r_[np.zeros(n_normal, int), np.ones(n_fraud, int)]
-    order = rng.permutation(len(y))
-    return x[order], y[order]
+_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
 
 
-X_TRAIN, Y_TRAIN = _fraud_data(1)
-X_VAL, Y_VAL = _fraud_data(2)
+def _slerp(z0, z1, n):
+    z0, z1 = np.asarray(z0, float), np.asarray(z1, float)
+    omega = np.arccos(np.clip(z0 @ z1 / np.linalg.norm(z0) / np.linalg.norm(z1), -1, 1))
+    t = np.linspace(0, 1, n)[:, None]
+    return (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
 
 
-class _PCAReconstructor:
-    """A stand-in for the trained autoencoder: projects onto the normal rows' 3 components."""
-
-    def __init__(self, x_normal: np.ndarray, components: int = 3):
-        self.mean = x_normal.mean(axis=0)
-        _, _, vt = np.linalg.svd(x_normal - self.mean, full_matrices=False)
-        self.v = vt[:components]
-
-    def predict(self, x, verbose=0):
-        centred = np.asarray(x, dtype=float) - self.mean
-        return centred @ self.v.T @ self.v + self.mean
+def _jump(z0, z1, n):
+    half = n // 2
+    return np.array([z0] * half + [z1] * (n - half))
 
 
-class _Untrained:
-    """An autoencoder before training: reconstructs everything as zeros."""
+def _non_saturating(fake_logits):
+    import tensorflow as tf
 
-    def predict(self, x, verbose=0):
-        return np.zeros_like(np.asarray(x, dtype=float))
-
-
-AUTOENCODER = _PCAReconstructor(X_TRAIN[Y_TRAIN == 0])
+    return tf.reduce_mean(tf.math.softplus(-fake_logits))  # -log(sigmoid): the lesson's loss
 
 
-def _val_context(autoencoder=AUTOENCODER):
-    return {"X_val": X_VAL, "y_val": Y_VAL, "autoencoder": autoencoder}
+def _discriminator_fake_term(fake_logits):
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.math.softplus(fake_logits))  # -log(1 - sigmoid): the D's term
 
 
-def _labels_as_scores():
-    return (lambda x: Y_VAL.astype(float)), _val_context()
+def _clipped_naive(fake_logits):
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.math.log(tf.maximum(1.0 - tf.sigmoid(fake_logits), 1e-7)))
 
 
-def _lookup_table():
-    table = {row.tobytes(): float(label) for row, label in zip(X_VAL, Y_VAL, strict=True)}
-    return (lambda x: np.array([table.get(r.tobytes(), 0.0) for r in x])), _val_context()
+def _generator(kind):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(16,))
+    if kind == "untrained":
+        x = layers.Dense(7 * 7 * 8)(inputs)
+        x = layers.Reshape((7, 7, 8))(x)
+        x = layers.Conv2DTranspose(8, 4, strides=2, padding="same")(x)
+        outputs = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
+        return keras.Model(inputs, outputs)
+    # "collapsed": ignores the noise and always draws the same real article
+    from labkit import datasets
+
+    (x_train, _), _ = datasets.load_fashion_mnist()
+    image = (x_train[0].astype("float32") - 127.5) / 127.5
+    dense = layers.Dense(28 * 28, kernel_initializer="zeros")
+    outputs = layers.Reshape((28, 28, 1))(dense(inputs))
+    model = keras.Model(inputs, outputs)
+    dense.bias.assign(image.ravel())
+    return model
 
 
-def _autoencoder_itself():
-    def score(x):
-        return np.mean((x - AUTOENCODER.predict(x)) ** 2, axis=1)
+@functools.lru_cache(maxsize=1)
+def _quick_judge():
+    """A softmax regression on 20,000 Fashion-MNIST images: a real, if modest, judge."""
+    import keras
+    from keras import layers
 
-    return score, _val_context()
+    from labkit import datasets
 
-
-def _weak_score_untrained_bar():
-    # the row norm, a weak score, made to look good by passing an untrained "autoencoder"
-    return (lambda x: np.linalg.norm(x, axis=1)), _val_context(_Untrained())
-
-
-def _fitted(model, x, y):
-    return model.fit(x, y)
-
-
-def _dummy():
-    from sklearn.dummy import DummyClassifier
-
-    return _fitted(DummyClassifier(strategy="prior"), X_TRAIN, Y_TRAIN)
+    (x_train, y_train), _ = datasets.load_fashion_mnist()
+    x = (x_train[:20_000].astype("float32")[..., None] - 127.5) / 127.5
+    keras.utils.set_random_seed(0)
+    judge = keras.Sequential(
+        [keras.Input(shape=(28, 28, 1)), layers.Flatten(), layers.Dense(10, activation="softmax")]
+    )
+    judge.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    judge.fit(x, y_train[:20_000], batch_size=256, epochs=2, verbose=0)
+    return judge
 
 
-def _knn_on_validation():
-    from sklearn.neighbors import KNeighborsClassifier
+def _untrained_judge():
+    import keras
+    from keras import layers
 
-    return _fitted(KNeighborsClassifier(n_neighbors=1), X_VAL, Y_VAL)
-
-
-def _shuffled_labels():
-    from sklearn.linear_model import LogisticRegression
-
-    labels = np.random.default_rng(3).permutation(Y_TRAIN)
-    return _fitted(LogisticRegression(class_weight="balanced", max_iter=1000), X_TRAIN, labels)
+    return keras.Sequential(
+        [keras.Input(shape=(28, 28, 1)), layers.Flatten(), layers.Dense(10, activation="softmax")]
+    )
 
 
-def _unfitted():
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(class_weight="balanced", max_iter=1000)
-
-
-_SPLITS = {"X_train": X_TRAIN, "y_train": Y_TRAIN, "X_val": X_VAL, "y_val": Y_VAL}
-
-
-def _precision_at(rate, tpr=0.9, fpr=0.02):
-    return tpr * rate / (tpr * rate + fpr * (1 - rate))
-
+_MADE_UP = {name: n for name, n in zip(_CLASSES, [40, 30, 5, 12, 3, 20, 2, 25, 18, 9], strict=True)}
 
 SHORTCUTS = {
     "11.1": [
         Shortcut(
-            "the sample's fraud rate (19.7 %) instead of 0.1 %",
-            lambda: (_precision_at(0.197), {"tpr": 0.9, "fpr": 0.02}),
-            ("0.043", "0.0431"),
+            "a strided convolution's shape (it halves)",
+            lambda: (((7, 7, 32), 4 * 4 * 64 * 32 + 32), {}),
+            ("(28, 28, 32)",),
         ),
         Shortcut(
-            "the recall reported as the precision",
-            lambda: (0.9, {"tpr": 0.9, "fpr": 0.02}),
-            ("0.043", "0.0431"),
-        ),
-        Shortcut(
-            "the full data set's fraud rate (0.17 %) instead of 0.1 %",
-            lambda: (_precision_at(0.0017), {"tpr": 0.9, "fpr": 0.02}),
-            ("0.043", "0.0431"),
+            "the right shape, the weights without biases",
+            lambda: (((28, 28, 32), 4 * 4 * 64 * 32), {}),
+            ("32800", "32,800"),
         ),
     ],
     "11.2": [
+        Shortcut("a spherical path instead of the straight line", lambda: (_slerp, {})),
+        Shortcut("a jump from z0 to z1 halfway", lambda: (_jump, {})),
         Shortcut(
-            "whole hours only (the hour rounded down)",
-            lambda: (
-                lambda t: np.column_stack(
-                    [
-                        np.sin(2 * np.pi * np.floor(np.asarray(t) / 3600 % 24) / 24),
-                        np.cos(2 * np.pi * np.floor(np.asarray(t) / 3600 % 24) / 24),
-                    ]
-                ),
-                {},
-            ),
-            ("% 24", "2 * np.pi", "column_stack([np.sin"),
-        ),
-        Shortcut(
-            "cosine first",
-            lambda: (
-                lambda t: np.column_stack(
-                    [
-                        np.cos(2 * np.pi * (np.asarray(t) / 3600 % 24) / 24),
-                        np.sin(2 * np.pi * (np.asarray(t) / 3600 % 24) / 24),
-                    ]
-                ),
-                {},
-            ),
-            ("% 24", "2 * np.pi", "column_stack([np.sin"),
-        ),
-        Shortcut(
-            "the answers for the times an earlier check used, looked up",
-            lambda: (_memorised_hours(), {}),
-            ("% 24", "2 * np.pi", "column_stack([np.sin"),
+            "always 8 points, whatever n",
+            lambda: (lambda z0, z1, n: np.linspace(z0, z1, 8), {}),
         ),
     ],
     "11.3": [
-        Shortcut("the validation labels as scores", _labels_as_scores, ("y_val.astype",)),
         Shortcut(
-            "a lookup table from the validation rows to their labels",
-            _lookup_table,
-            ("tobytes",),
+            "the lesson's non-saturating loss", lambda: (_non_saturating, {}), ("log_sigmoid(-",)
         ),
-        Shortcut("the lesson's autoencoder itself", _autoencoder_itself, ("rankdata(",)),
         Shortcut(
-            "a weak score measured against an untrained autoencoder",
-            _weak_score_untrained_bar,
-            ("rankdata(",),
+            "the discriminator's fake term",
+            lambda: (_discriminator_fake_term, {}),
+            ("log_sigmoid(-",),
         ),
+        Shortcut("the naive formula, clipped", lambda: (_clipped_naive, {}), ("log_sigmoid(-",)),
     ],
     "11.4": [
+        Shortcut("made-up counts in the old format", lambda: (_MADE_UP, {"confidence": 0.9})),
         Shortcut(
-            "a constant predictor (the fraud rate for everyone)",
-            lambda: (_dummy(), _SPLITS),
-            ("class_weight='balanced'", "LogisticRegression("),
+            "made-up counts with untrained models",
+            lambda: (
+                {
+                    "generator": _generator("untrained"),
+                    "judge": _untrained_judge(),
+                    "counts": _MADE_UP,
+                },
+                {"confidence": 0.9},
+            ),
         ),
         Shortcut(
-            "a 1-nearest-neighbour classifier fitted on the validation split",
-            lambda: (_knn_on_validation(), _SPLITS),
-            ("LogisticRegression(",),
+            "a real judge, an untrained generator",
+            lambda: (
+                {"generator": _generator("untrained"), "judge": _quick_judge(), "counts": _MADE_UP},
+                {"confidence": 0.6},
+            ),
         ),
         Shortcut(
-            "a classifier fitted on shuffled labels",
-            lambda: (_shuffled_labels(), _SPLITS),
-            ("LogisticRegression(",),
-        ),
-        Shortcut(
-            "an unfitted classifier", lambda: (_unfitted(), _SPLITS), ("LogisticRegression(",)
+            "a generator that always draws one real article",
+            lambda: (
+                {"generator": _generator("collapsed"), "judge": _quick_judge(), "counts": _MADE_UP},
+                {"confidence": 0.6},
+            ),
         ),
     ],
 }
-
-
-def _memorised_hours():
-    rng = np.random.default_rng(11)  # the times a fixed-seed check would have used
-    times = np.sort(rng.uniform(0, 172_792, 300)).round()
-    angle = 2 * np.pi * ((times / 3600) % 24) / 24
-    stored = np.column_stack([np.sin(angle), np.cos(angle)])
-    return lambda t: stored if len(t) == len(stored) else np.zeros((len(t), 2))

@@ -1,178 +1,203 @@
-"""Shortcut answers for lesson 12's checks (serving as a microservice): each must FAIL."""
+"""Shortcut answers for lesson 12's checks (autoencoder fraud detection): each must FAIL."""
 
 from __future__ import annotations
-
-import copy
-import itertools
-import random
-from pathlib import Path
 
 import numpy as np
 
 from shortcut_answers import Shortcut
 
-REPO = Path(__file__).resolve().parents[2]
 
-# A FAIL of 12.1 must not say how close a set is, nor which letters are right.
-_NO_DIRECTION = ("correct so far", "missing", "too many", "one or more", "{'b'", "b, d")
-
-
-def _deployment():
-    import yaml
-
-    path = REPO / "k8s" / "serving" / "base" / "manifests" / "deployment.yaml"
-    return yaml.safe_load(path.read_text())
-
-
-def _scaled(replicas, memory):
-    document = copy.deepcopy(_deployment())
-    document["spec"]["replicas"] = replicas
-    document["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = memory
-    return document
+def _fraud_data(seed: int, n_normal: int = 450, n_fraud: int = 50):
+    """Normal rows near a 3-D subspace of 10 features; frauds off it and shifted."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(0).normal(size=(3, 10))
+    normal = rng.normal(size=(n_normal, 3)) @ basis + 0.3 * rng.normal(size=(n_normal, 10))
+    fraud = rng.normal(size=(n_fraud, 3)) @ basis + 0.55 * rng.normal(size=(n_fraud, 10)) + 0.2
+    x = np.vstack([normal, fraud]).astype(np.float32)
+    y = np.r_[np.zeros(n_normal, int), np.ones(n_fraud, int)]
+    order = rng.permutation(len(y))
+    return x[order], y[order]
 
 
-def _hand_written():
-    # a fresh, minimal Deployment with the asked-for numbers: probes, security context... gone
-    original = _deployment()
-    container = original["spec"]["template"]["spec"]["containers"][0]
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": original["metadata"]["name"]},
-        "spec": {
-            "replicas": 3,
-            "selector": original["spec"]["selector"],
-            "template": {
-                "metadata": original["spec"]["template"]["metadata"],
-                "spec": {
-                    "containers": [
-                        {
-                            "name": container["name"],
-                            "image": container["image"],
-                            "resources": {"limits": {"memory": "3Gi"}},
-                        }
-                    ]
-                },
-            },
-        },
-    }
+X_TRAIN, Y_TRAIN = _fraud_data(1)
+X_VAL, Y_VAL = _fraud_data(2)
 
 
-def _minimal_app(predict):
-    # the lesson's minimal server, unchanged: no validation at all
-    from fastapi import FastAPI
+class _PCAReconstructor:
+    """A stand-in for the trained autoencoder: projects onto the normal rows' 3 components."""
 
-    app = FastAPI()
+    def __init__(self, x_normal: np.ndarray, components: int = 3):
+        self.mean = x_normal.mean(axis=0)
+        _, _, vt = np.linalg.svd(x_normal - self.mean, full_matrices=False)
+        self.v = vt[:components]
 
-    @app.post("/predict")
-    def predict_route(body: dict):
-        return {"predictions": predict(body["instances"])}
-
-    return app
-
-
-def _rejecting_app(predict):
-    # answers 400 to everything: no bad request gets through, nor any good one
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
-
-    app = FastAPI()
-
-    @app.post("/predict")
-    def predict_route(body: dict):
-        return JSONResponse(status_code=400, content={"error": "bad request"})
-
-    return app
+    def predict(self, x, verbose=0):
+        centred = np.asarray(x, dtype=float) - self.mean
+        return centred @ self.v.T @ self.v + self.mean
 
 
-def _validates_after_predicting(predict):
-    # calls the model first and checks the body afterwards (the model saw the bad request)
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
+class _Untrained:
+    """An autoencoder before training: reconstructs everything as zeros."""
 
-    app = FastAPI()
-
-    @app.post("/predict")
-    def predict_route(body: dict):
-        instances = body.get("instances")
-        try:
-            predictions = predict(instances)
-        except Exception:
-            predictions = None
-        if not isinstance(instances, list) or not instances:
-            return JSONResponse(status_code=400, content={"error": "instances: a list of texts"})
-        if not all(isinstance(item, str) for item in instances):
-            return JSONResponse(status_code=400, content={"error": "instances: a list of texts"})
-        return {"predictions": predictions}
-
-    return app
+    def predict(self, x, verbose=0):
+        return np.zeros_like(np.asarray(x, dtype=float))
 
 
-def _counter_router():
-    counter = itertools.count()
-    return lambda request_id: "sentiment-v2" if next(counter) % 10 == 0 else "sentiment"
+AUTOENCODER = _PCAReconstructor(X_TRAIN[Y_TRAIN == 0])
 
 
-def _last_character_router(request_id):
-    # "ends in 0": a tenth of decimal ids, a sixteenth of hexadecimal ones
-    return "sentiment-v2" if request_id.endswith("0") else "sentiment"
+def _val_context(autoencoder=AUTOENCODER):
+    return {"X_val": X_VAL, "y_val": Y_VAL, "autoencoder": autoencoder}
+
+
+def _labels_as_scores():
+    return (lambda x: Y_VAL.astype(float)), _val_context()
+
+
+def _lookup_table():
+    table = {row.tobytes(): float(label) for row, label in zip(X_VAL, Y_VAL, strict=True)}
+    return (lambda x: np.array([table.get(r.tobytes(), 0.0) for r in x])), _val_context()
+
+
+def _autoencoder_itself():
+    def score(x):
+        return np.mean((x - AUTOENCODER.predict(x)) ** 2, axis=1)
+
+    return score, _val_context()
+
+
+def _weak_score_untrained_bar():
+    # the row norm, a weak score, made to look good by passing an untrained "autoencoder"
+    return (lambda x: np.linalg.norm(x, axis=1)), _val_context(_Untrained())
+
+
+def _fitted(model, x, y):
+    return model.fit(x, y)
+
+
+def _dummy():
+    from sklearn.dummy import DummyClassifier
+
+    return _fitted(DummyClassifier(strategy="prior"), X_TRAIN, Y_TRAIN)
+
+
+def _knn_on_validation():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return _fitted(KNeighborsClassifier(n_neighbors=1), X_VAL, Y_VAL)
+
+
+def _shuffled_labels():
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.random.default_rng(3).permutation(Y_TRAIN)
+    return _fitted(LogisticRegression(class_weight="balanced", max_iter=1000), X_TRAIN, labels)
+
+
+def _unfitted():
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(class_weight="balanced", max_iter=1000)
+
+
+_SPLITS = {"X_train": X_TRAIN, "y_train": Y_TRAIN, "X_val": X_VAL, "y_val": Y_VAL}
+
+
+def _precision_at(rate, tpr=0.9, fpr=0.02):
+    return tpr * rate / (tpr * rate + fpr * (1 - rate))
 
 
 SHORTCUTS = {
     "12.1": [
-        Shortcut("every statement", lambda: ({"a", "b", "c", "d", "e"}, {}), _NO_DIRECTION),
-        Shortcut("the one-letter answer of a single choice", lambda: ("b", {}), _NO_DIRECTION),
-        Shortcut("one true statement short", lambda: ({"b", "d"}, {}), _NO_DIRECTION),
-        Shortcut("the restart statements", lambda: ({"a", "c"}, {}), _NO_DIRECTION),
+        Shortcut(
+            "the sample's fraud rate (19.7 %) instead of 0.1 %",
+            lambda: (_precision_at(0.197), {"tpr": 0.9, "fpr": 0.02}),
+            ("0.043", "0.0431"),
+        ),
+        Shortcut(
+            "the recall reported as the precision",
+            lambda: (0.9, {"tpr": 0.9, "fpr": 0.02}),
+            ("0.043", "0.0431"),
+        ),
+        Shortcut(
+            "the full data set's fraud rate (0.17 %) instead of 0.1 %",
+            lambda: (_precision_at(0.0017), {"tpr": 0.9, "fpr": 0.02}),
+            ("0.043", "0.0431"),
+        ),
     ],
     "12.2": [
         Shortcut(
-            "the number of reviews per request, whatever was measured",
-            lambda: (lambda latencies_ms, n_reviews, seconds: 50.0, {}),
-            ("n_reviews / seconds", "1000 / np.mean"),
-        ),
-        Shortcut(
-            "the speed-up of the lesson's run, typed in",
-            lambda: (lambda latencies_ms, n_reviews, seconds: 14.3, {}),
-            ("n_reviews / seconds", "1000 / np.mean"),
-        ),
-        Shortcut(
-            "milliseconds mixed with seconds",
+            "whole hours only (the hour rounded down)",
             lambda: (
-                lambda latencies_ms, n_reviews, seconds: (
-                    (n_reviews / seconds) / (1 / np.mean(latencies_ms))
+                lambda t: np.column_stack(
+                    [
+                        np.sin(2 * np.pi * np.floor(np.asarray(t) / 3600 % 24) / 24),
+                        np.cos(2 * np.pi * np.floor(np.asarray(t) / 3600 % 24) / 24),
+                    ]
                 ),
                 {},
             ),
-            ("n_reviews / seconds", "1000 / np.mean"),
+            ("% 24", "2 * np.pi", "column_stack([np.sin"),
+        ),
+        Shortcut(
+            "cosine first",
+            lambda: (
+                lambda t: np.column_stack(
+                    [
+                        np.cos(2 * np.pi * (np.asarray(t) / 3600 % 24) / 24),
+                        np.sin(2 * np.pi * (np.asarray(t) / 3600 % 24) / 24),
+                    ]
+                ),
+                {},
+            ),
+            ("% 24", "2 * np.pi", "column_stack([np.sin"),
+        ),
+        Shortcut(
+            "the answers for the times an earlier check used, looked up",
+            lambda: (_memorised_hours(), {}),
+            ("% 24", "2 * np.pi", "column_stack([np.sin"),
         ),
     ],
     "12.3": [
-        Shortcut("the lesson's Deployment unchanged", lambda: (_deployment(), {}), ("3Gi",)),
-        Shortcut("decimal gigabytes (3G)", lambda: (_scaled(3, "3G"), {}), ("3Gi",)),
-        Shortcut("replicas as a string", lambda: (_scaled("3", "3Gi"), {}), ()),
-        Shortcut("a hand-written minimal Deployment", lambda: (_hand_written(), {}), ()),
+        Shortcut("the validation labels as scores", _labels_as_scores, ("y_val.astype",)),
+        Shortcut(
+            "a lookup table from the validation rows to their labels",
+            _lookup_table,
+            ("tobytes",),
+        ),
+        Shortcut("the lesson's autoencoder itself", _autoencoder_itself, ("rankdata(",)),
+        Shortcut(
+            "a weak score measured against an untrained autoencoder",
+            _weak_score_untrained_bar,
+            ("rankdata(",),
+        ),
     ],
     "12.4": [
         Shortcut(
-            "a random router (not sticky)",
-            lambda: (
-                lambda request_id: "sentiment-v2" if random.random() < 0.1 else "sentiment",
-                {},
-            ),
-            ("hashlib.sha256(", "% 100"),
+            "a constant predictor (the fraud rate for everyone)",
+            lambda: (_dummy(), _SPLITS),
+            ("class_weight='balanced'", "LogisticRegression("),
         ),
-        Shortcut("every tenth request, counted", lambda: (_counter_router(), {}), ("% 100",)),
-        Shortcut("everything to the old version", lambda: (lambda i: "sentiment", {}), ()),
         Shortcut(
-            "a router on the id's last character",
-            lambda: (_last_character_router, {}),
-            ("hashlib.sha256(",),
+            "a 1-nearest-neighbour classifier fitted on the validation split",
+            lambda: (_knn_on_validation(), _SPLITS),
+            ("LogisticRegression(",),
         ),
-    ],
-    "12.5": [
-        Shortcut("the minimal server, unchanged", lambda: (_minimal_app, {}), ("isinstance(",)),
-        Shortcut("a 400 for every request", lambda: (_rejecting_app, {}), ("isinstance(",)),
-        Shortcut("validation after the model call", lambda: (_validates_after_predicting, {}), ()),
+        Shortcut(
+            "a classifier fitted on shuffled labels",
+            lambda: (_shuffled_labels(), _SPLITS),
+            ("LogisticRegression(",),
+        ),
+        Shortcut(
+            "an unfitted classifier", lambda: (_unfitted(), _SPLITS), ("LogisticRegression(",)
+        ),
     ],
 }
+
+
+def _memorised_hours():
+    rng = np.random.default_rng(11)  # the times a fixed-seed check would have used
+    times = np.sort(rng.uniform(0, 172_792, 300)).round()
+    angle = 2 * np.pi * ((times / 3600) % 24) / 24
+    stored = np.column_stack([np.sin(angle), np.cos(angle)])
+    return lambda t: stored if len(t) == len(stored) else np.zeros((len(t), 2))

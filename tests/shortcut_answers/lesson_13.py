@@ -1,221 +1,178 @@
-"""Shortcut answers for lesson 13's checks (the ML lifecycle): each must FAIL."""
+"""Shortcut answers for lesson 13's checks (serving as a microservice): each must FAIL."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
+import copy
+import itertools
+import random
+from pathlib import Path
 
 import numpy as np
 
 from shortcut_answers import Shortcut
 
-# A FAIL of 13.2 must not say how close a set is, nor which letters are right.
-_NO_DIRECTION = (
-    "correct so far",
-    "missing",
-    "one or more",
-    "only training data",
-    "removes a leak",
-    "'d'",
-    "a, d, e",
-)
+REPO = Path(__file__).resolve().parents[2]
+
+# A FAIL of 12.1 must not say how close a set is, nor which letters are right.
+_NO_DIRECTION = ("correct so far", "missing", "too many", "one or more", "{'b'", "b, d")
 
 
-def _psi(reference_values, live_values, bins=10):
-    edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
+def _deployment():
+    import yaml
 
-    def shares(values):
-        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-        return np.clip(counts / len(values), 1e-4, None)
-
-    expected, actual = shares(reference_values), shares(live_values)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+    path = REPO / "k8s" / "serving" / "base" / "manifests" / "deployment.yaml"
+    return yaml.safe_load(path.read_text())
 
 
-def _frames(share_short):
-    import pandas as pd
-
-    rng = np.random.default_rng(5)
-    reference = pd.DataFrame(
-        {"words": rng.integers(20, 600, 3000), "unknown_share": rng.uniform(0, 0.1, 3000)}
-    )
-    short = rng.random(200) < share_short
-    live = pd.DataFrame(
-        {
-            "words": np.where(short, 8, rng.integers(20, 600, 200)),
-            "unknown_share": np.where(short, 0.125, rng.uniform(0, 0.1, 200)),
-        }
-    )
-    return reference, live
+def _scaled(replicas, memory):
+    document = copy.deepcopy(_deployment())
+    document["spec"]["replicas"] = replicas
+    document["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = memory
+    return document
 
 
-def _results(reference, live, flip=False):
-    psis = {f: _psi(reference[f], live[f]) for f in ("words", "unknown_share")}
-    fires = max(psis.values()) > 0.25
+def _hand_written():
+    # a fresh, minimal Deployment with the asked-for numbers: probes, security context... gone
+    original = _deployment()
+    container = original["spec"]["template"]["spec"]["containers"][0]
     return {
-        "psi_words": psis["words"],
-        "psi_unknown_share": psis["unknown_share"],
-        "fires": (not fires) if flip else fires,
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": original["metadata"]["name"]},
+        "spec": {
+            "replicas": 3,
+            "selector": original["spec"]["selector"],
+            "template": {
+                "metadata": original["spec"]["template"]["metadata"],
+                "spec": {
+                    "containers": [
+                        {
+                            "name": container["name"],
+                            "image": container["image"],
+                            "resources": {"limits": {"memory": "3Gi"}},
+                        }
+                    ]
+                },
+            },
+        },
     }
 
 
-def _reference_as_window():
-    reference, _ = _frames(0.3)
-    window = reference.iloc[:200].reset_index(drop=True)
-    return _results(reference, window), {"reference": reference, "live": window}
+def _minimal_app(predict):
+    # the lesson's minimal server, unchanged: no validation at all
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        return {"predictions": predict(body["instances"])}
+
+    return app
 
 
-def _made_up_psis():
-    reference, live = _frames(0.3)
-    return (
-        {"psi_words": 0.31, "psi_unknown_share": 0.12, "fires": True},
-        {"reference": reference, "live": live},
-    )
+def _rejecting_app(predict):
+    # answers 400 to everything: no bad request gets through, nor any good one
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        return JSONResponse(status_code=400, content={"error": "bad request"})
+
+    return app
 
 
-def _all_headlines():
-    reference, live = _frames(1.0)
-    return _results(reference, live), {"reference": reference, "live": live}
+def _validates_after_predicting(predict):
+    # calls the model first and checks the body afterwards (the model saw the bad request)
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict_route(body: dict):
+        instances = body.get("instances")
+        try:
+            predictions = predict(instances)
+        except Exception:
+            predictions = None
+        if not isinstance(instances, list) or not instances:
+            return JSONResponse(status_code=400, content={"error": "instances: a list of texts"})
+        if not all(isinstance(item, str) for item in instances):
+            return JSONResponse(status_code=400, content={"error": "instances: a list of texts"})
+        return {"predictions": predictions}
+
+    return app
 
 
-def _fires_flipped():
-    reference, live = _frames(0.3)
-    return _results(reference, live, flip=True), {"reference": reference, "live": live}
+def _counter_router():
+    counter = itertools.count()
+    return lambda request_id: "sentiment-v2" if next(counter) % 10 == 0 else "sentiment"
 
 
-def _regression(seed=1, n=240):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 4)).astype("float32")
-    return x, (x @ np.array([1.0, -0.5, 0.3, 0.2]) + 2).astype("float32")
-
-
-def _build(hp):
-    import keras
-
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(4,)),
-            keras.layers.Dense(hp.Choice("units", [4, 8])),
-            keras.layers.Dense(1),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(0.05),
-        loss="mse",
-        metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-    )
-    return model
-
-
-def _hyperband(factor=3, objective="val_rmse", direction="min", max_epochs=2):
-    import keras_tuner
-
-    return keras_tuner.Hyperband(
-        _build,
-        objective=keras_tuner.Objective(objective, direction=direction),
-        max_epochs=max_epochs,
-        factor=factor,
-        seed=1,
-        directory=tempfile.mkdtemp(prefix="shortcut_13_3_"),
-        overwrite=True,
-    )
-
-
-def _searched_on_other_rows():
-    # a real search, but the x_val, y_val passed along are not the rows it was judged on
-    tuner = _hyperband()
-    x, y = _regression(1)
-    with contextlib.redirect_stdout(io.StringIO()):
-        tuner.search(x[:160], y[:160], validation_data=(x[160:], y[160:]), verbose=0)
-    x_other, _ = _regression(2, 80)
-    y_other = np.random.default_rng(3).normal(2, 1, 80).astype("float32")
-    return tuner, {"x_val": x_other, "y_val": y_other}
-
-
-def _val_rows():
-    x, y = _regression(4, 120)
-    return {"x_val": x, "y_val": y}
-
-
-def _flatbuffer(model, int8=False, dynamic=False):
-    import tensorflow as tf
-
-    x, _ = _regression(1)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if int8 or dynamic:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if int8:
-        converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(100))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    with contextlib.redirect_stdout(io.StringIO()):
-        return converter.convert()
-
-
-def _small_model(trained):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [keras.Input(shape=(4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
-    )
-    if trained:
-        x, y = _regression(1)
-        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-        model.fit(x, y, epochs=30, verbose=0)
-    return model
+def _last_character_router(request_id):
+    # "ends in 0": a tenth of decimal ids, a sixteenth of hexadecimal ones
+    return "sentiment-v2" if request_id.endswith("0") else "sentiment"
 
 
 SHORTCUTS = {
     "13.1": [
-        Shortcut("the reference itself as the window", _reference_as_window, ()),
-        Shortcut("made-up PSIs", _made_up_psis, ()),
-        Shortcut("a window of headlines only", _all_headlines, ()),
-        Shortcut("the decision turned round", _fires_flipped, ()),
+        Shortcut("every statement", lambda: ({"a", "b", "c", "d", "e"}, {}), _NO_DIRECTION),
+        Shortcut("the one-letter answer of a single choice", lambda: ("b", {}), _NO_DIRECTION),
+        Shortcut("one true statement short", lambda: ({"b", "d"}, {}), _NO_DIRECTION),
+        Shortcut("the restart statements", lambda: ({"a", "c"}, {}), _NO_DIRECTION),
     ],
     "13.2": [
-        Shortcut("every step", lambda: ({"a", "b", "c", "d", "e"}, {}), _NO_DIRECTION),
-        Shortcut("two of the three leaks", lambda: ({"a", "d"}, {}), _NO_DIRECTION),
         Shortcut(
-            "the leaks and a step that removes one",
-            lambda: ({"a", "c", "d", "e"}, {}),
-            _NO_DIRECTION,
+            "the number of reviews per request, whatever was measured",
+            lambda: (lambda latencies_ms, n_reviews, seconds: 50.0, {}),
+            ("n_reviews / seconds", "1000 / np.mean"),
         ),
-        Shortcut("only the test-set selection", lambda: ("d", {}), _NO_DIRECTION),
+        Shortcut(
+            "the speed-up of the lesson's run, typed in",
+            lambda: (lambda latencies_ms, n_reviews, seconds: 14.3, {}),
+            ("n_reviews / seconds", "1000 / np.mean"),
+        ),
+        Shortcut(
+            "milliseconds mixed with seconds",
+            lambda: (
+                lambda latencies_ms, n_reviews, seconds: (
+                    (n_reviews / seconds) / (1 / np.mean(latencies_ms))
+                ),
+                {},
+            ),
+            ("n_reviews / seconds", "1000 / np.mean"),
+        ),
     ],
     "13.3": [
-        Shortcut("a Hyperband that never searched", lambda: (_hyperband(), _val_rows()), ()),
-        Shortcut(
-            "a Hyperband with another reduction factor",
-            lambda: (_hyperband(factor=2), _val_rows()),
-            (),
-        ),
-        Shortcut(
-            "a Hyperband that minimizes the training loss",
-            lambda: (_hyperband(objective="loss"), _val_rows()),
-            (),
-        ),
-        Shortcut(
-            "a search checked against other rows than its validation rows",
-            _searched_on_other_rows,
-            (),
-        ),
+        Shortcut("the lesson's Deployment unchanged", lambda: (_deployment(), {}), ("3Gi",)),
+        Shortcut("decimal gigabytes (3G)", lambda: (_scaled(3, "3G"), {}), ("3Gi",)),
+        Shortcut("replicas as a string", lambda: (_scaled("3", "3Gi"), {}), ()),
+        Shortcut("a hand-written minimal Deployment", lambda: (_hand_written(), {}), ()),
     ],
     "13.4": [
         Shortcut(
-            "the float32 flatbuffer",
-            lambda: (_flatbuffer(_small_model(True)), _val_rows()),
-            ("TFLITE_BUILTINS_INT8", "representative_dataset ="),
+            "a random router (not sticky)",
+            lambda: (
+                lambda request_id: "sentiment-v2" if random.random() < 0.1 else "sentiment",
+                {},
+            ),
+            ("hashlib.sha256(", "% 100"),
         ),
+        Shortcut("every tenth request, counted", lambda: (_counter_router(), {}), ("% 100",)),
+        Shortcut("everything to the old version", lambda: (lambda i: "sentiment", {}), ()),
         Shortcut(
-            "random bytes",
-            lambda: (np.random.default_rng(0).bytes(2000), _val_rows()),
-            ("TFLITE_BUILTINS_INT8", "representative_dataset ="),
+            "a router on the id's last character",
+            lambda: (_last_character_router, {}),
+            ("hashlib.sha256(",),
         ),
-        Shortcut(
-            "an untrained network, fully integer",
-            lambda: (_flatbuffer(_small_model(False), int8=True), _val_rows()),
-            ("TFLITE_BUILTINS_INT8", "representative_dataset ="),
-        ),
+    ],
+    "13.5": [
+        Shortcut("the minimal server, unchanged", lambda: (_minimal_app, {}), ("isinstance(",)),
+        Shortcut("a 400 for every request", lambda: (_rejecting_app, {}), ("isinstance(",)),
+        Shortcut("validation after the model call", lambda: (_validates_after_predicting, {}), ()),
     ],
 }

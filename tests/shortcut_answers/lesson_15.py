@@ -1,184 +1,145 @@
-"""Shortcut answers for lesson 15's checks (pipelines, CI/CD): each must FAIL."""
+"""Shortcut answers for lesson 15's checks (monitoring, drift and the edge): each must FAIL."""
 
 from __future__ import annotations
 
-import copy
-import json
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
+import contextlib
+import io
+
+import numpy as np
 
 from shortcut_answers import Shortcut
 
-REPO = Path(__file__).resolve().parents[2]
-ALL_TASKS = {"fetch-data", "train", "evaluate", "export", "deploy"}
+
+def _psi(reference_values, live_values, bins=10):
+    edges = np.unique(np.quantile(reference_values, np.linspace(0, 1, bins + 1)[1:-1]))
+
+    def shares(values):
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        return np.clip(counts / len(values), 1e-4, None)
+
+    expected, actual = shares(reference_values), shares(live_values)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def _spec():
-    from labkit.pipelines import read_pipeline
+def _frames(share_short):
+    import pandas as pd
 
-    return read_pipeline(REPO / "k8s" / "pipelines" / "sentiment_pipeline.yaml")
-
-
-def _smoke_bars_always(metrics, profile):
-    from labkit import runner
-
-    lesson = runner.find_lesson("08_lstm_sentiment.ipynb")
-    passed = all(c.passed for c in runner.check_bars(lesson, metrics, "smoke"))
-    return ALL_TASKS if passed else ALL_TASKS - {"export", "deploy"}
-
-
-_OLD_CASES = {
-    (0.702, 0.6685, "smoke"): ALL_TASKS,
-    (0.702, 0.6685, "full"): ALL_TASKS - {"export", "deploy"},
-}
-
-
-def _memorised(metrics, profile):
-    key = (metrics.get("lstm_test_accuracy"), metrics.get("bilstm_test_accuracy"), profile)
-    return _OLD_CASES.get(key, ALL_TASKS)
+    rng = np.random.default_rng(5)
+    reference = pd.DataFrame(
+        {
+            "words": rng.integers(20, 600, 3000),
+            "unknown_share": rng.uniform(0, 0.1, 3000),
+        }
+    )
+    short = rng.random(200) < share_short
+    live = pd.DataFrame(
+        {
+            "words": np.where(short, 8, rng.integers(20, 600, 200)),
+            "unknown_share": np.where(short, 0.125, rng.uniform(0, 0.1, 200)),
+        }
+    )
+    return reference, live
 
 
-def _reads_the_report(run_dir, texts, labels):
-    output = json.loads((Path(run_dir) / "evaluate" / "executor_output.json").read_text())
-    return output["artifacts"]["report"]["artifacts"][0]["metadata"]["lstm_test_accuracy"]
+def _results(reference, live, flip=False):
+    psis = {f: _psi(reference[f], live[f]) for f in ("words", "unknown_share")}
+    fires = max(psis.values()) > 0.25
+    return {
+        "psi_words": psis["words"],
+        "psi_unknown_share": psis["unknown_share"],
+        "fires": (not fires) if flip else fires,
+    }
 
 
-def _ignores_the_labels(run_dir, texts, labels):
-    import keras
-    import numpy as np
+def _reference_as_window():
+    reference, _ = _frames(0.3)
+    window = reference.iloc[:200].reset_index(drop=True)
+    return _results(reference, window), {"reference": reference, "live": window}
+
+
+def _made_up_psis():
+    reference, live = _frames(0.3)
+    return (
+        {"psi_words": 0.31, "psi_unknown_share": 0.12, "fires": True},
+        {"reference": reference, "live": live},
+    )
+
+
+def _all_headlines():
+    reference, live = _frames(1.0)
+    return _results(reference, live), {"reference": reference, "live": live}
+
+
+def _fires_flipped():
+    reference, live = _frames(0.3)
+    return _results(reference, live, flip=True), {"reference": reference, "live": live}
+
+
+def _regression(seed=1, n=240):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    return x, (x @ np.array([1.0, -0.5, 0.3, 0.2]) + 2).astype("float32")
+
+
+def _val_rows():
+    x, y = _regression(4, 120)
+    return {"x_val": x, "y_val": y}
+
+
+def _flatbuffer(model, int8=False, dynamic=False):
     import tensorflow as tf
 
-    model = keras.models.load_model(Path(run_dir) / "train" / "model" / "model.keras")
-    probs = model.predict(tf.constant(list(texts))[:, None], verbose=0).ravel()
-    return float(np.mean(probs >= 0.5))  # the share predicted positive, not the accuracy
+    x, _ = _regression(1)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8 or dynamic:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if int8:
+        converter.representative_dataset = lambda: ([x[i : i + 1]] for i in range(100))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with contextlib.redirect_stdout(io.StringIO()):
+        return converter.convert()
 
 
-def _card_component(output_type="system.Markdown"):
-    return {
-        "executorLabel": "exec-model-card",
-        "inputDefinitions": {
-            "artifacts": {
-                "exported": {
-                    "artifactType": {"schemaTitle": "system.Model", "schemaVersion": "0.0.1"}
-                }
-            }
-        },
-        "outputDefinitions": {
-            "artifacts": {
-                "card": {"artifactType": {"schemaTitle": output_type, "schemaVersion": "0.0.1"}}
-            }
-        },
-    }
+def _small_model(trained):
+    import keras
 
-
-def _card_task(producer="export", output="exported"):
-    return {
-        "componentRef": {"name": "comp-model-card"},
-        "dependentTasks": [producer],
-        "inputs": {
-            "artifacts": {
-                "exported": {
-                    "taskOutputArtifact": {"outputArtifactKey": output, "producerTask": producer}
-                }
-            }
-        },
-        "taskInfo": {"name": "model-card"},
-    }
-
-
-def _with_card(inside=True, producer="export", output="exported", output_type="system.Markdown"):
-    spec = copy.deepcopy(_spec())
-    spec["components"]["comp-model-card"] = _card_component(output_type)
-    group = (
-        spec["components"]["comp-condition-1"]["dag"]["tasks"]
-        if inside
-        else spec["root"]["dag"]["tasks"]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
     )
-    group["model-card"] = _card_task(producer, output)
-    return spec
-
-
-def _workflow_copy(text_change=None):
-    folder = Path(tempfile.mkdtemp(prefix="shortcut_15_4_"))
-    target = folder / "test.yml"
-    text = (REPO / ".github" / "workflows" / "test.yml").read_text()
-    target.write_text(text_change(text) if text_change else text)
-    return target
-
-
-def _actionlint(path):
-    tool = Path(sys.executable).parent / "actionlint"
-    return subprocess.run(
-        [str(tool), str(path)], capture_output=True, text=True, check=False
-    ).stdout
-
-
-def _made_up_report():
-    target = _workflow_copy()  # not broken at all
-    fake = f'{target}:30:24: property "reff" is not defined in object type {{}} [expression]\n'
-    return {"copy": str(target), "report": fake}, {}
-
-
-def _report_without_the_copy_broken():
-    broken = _workflow_copy(lambda t: t.replace("github.ref }}", "github.reff }}"))
-    report = _actionlint(broken)
-    unbroken = _workflow_copy()
-    return {"copy": str(unbroken), "report": report}, {}
-
-
-def _broken_differently():
-    # a YAML syntax error instead of a misspelled property
-    broken = _workflow_copy(lambda t: t.replace("jobs:", "jobs", 1))
-    return {"copy": str(broken), "report": _actionlint(broken)}, {}
-
-
-def _report_of_another_file():
-    broken = _workflow_copy(lambda t: t.replace("github.ref }}", "github.reff }}"))
-    return {"copy": str(broken), "report": ""}, {}
+    if trained:
+        x, y = _regression(1)
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+        model.fit(x, y, epochs=30, verbose=0)
+    return model
 
 
 SHORTCUTS = {
     "15.1": [
-        Shortcut("every task, always", lambda: (lambda metrics, profile: set(ALL_TASKS), {}), ()),
-        Shortcut("the smoke bars whatever the profile", lambda: (_smoke_bars_always, {}), ()),
-        Shortcut("the lesson's cases, looked up", lambda: (_memorised, {}), ()),
+        Shortcut("the reference itself as the window", _reference_as_window, ()),
+        Shortcut("made-up PSIs", _made_up_psis, ()),
+        Shortcut("a window of headlines only", _all_headlines, ()),
+        Shortcut("the decision turned round", _fires_flipped, ()),
     ],
     "15.2": [
-        Shortcut("the report's test accuracy", lambda: (_reads_the_report, {}), ("load_model(",)),
         Shortcut(
-            "a plausible constant",
-            lambda: (lambda run_dir, texts, labels: 0.85, {}),
-            ("load_model(",),
-        ),
-        Shortcut("the share predicted positive", lambda: (_ignores_the_labels, {}), ("== labels",)),
-    ],
-    "15.3": [
-        Shortcut("the card outside the gate", lambda: (_with_card(inside=False), {}), ("dsl.If(",)),
-        Shortcut(
-            "the card fed by train's model",
-            lambda: (_with_card(producer="train", output="model"), {}),
-            ("outputs['exported']",),
+            "the float32 flatbuffer",
+            lambda: (_flatbuffer(_small_model(True)), _val_rows()),
+            ("TFLITE_BUILTINS_INT8", "representative_dataset ="),
         ),
         Shortcut(
-            "the card writing a plain artifact",
-            lambda: (_with_card(output_type="system.Artifact"), {}),
-            ("Output[Markdown]",),
+            "random bytes",
+            lambda: (np.random.default_rng(0).bytes(2000), _val_rows()),
+            ("TFLITE_BUILTINS_INT8", "representative_dataset ="),
         ),
-    ],
-    "15.4": [
-        Shortcut("a made-up report for an unbroken copy", _made_up_report, ()),
         Shortcut(
-            "a real report, but the copy passed along is not broken",
-            _report_without_the_copy_broken,
-            (),
-        ),
-        Shortcut("a copy broken another way", _broken_differently, ()),
-        Shortcut(
-            "the broken copy with an empty report",
-            _report_of_another_file,
-            ('property "reff" is not defined',),
+            "an untrained network, fully integer",
+            lambda: (_flatbuffer(_small_model(False), int8=True), _val_rows()),
+            ("TFLITE_BUILTINS_INT8", "representative_dataset ="),
         ),
     ],
 }

@@ -1,4 +1,4 @@
-"""Wrong answers for the exercise checks of lessons 12-15 (tests/test_exercises.py).
+"""Wrong answers for the exercise checks of lessons 13-17 (tests/test_exercises.py).
 
 Per exercise id: (a factory returning the wrong answer, the **context to pass, strings that must
 not appear in the FAIL message because they would give the solution away).
@@ -167,23 +167,23 @@ def _report_of_the_unbroken_file():
 
 
 WRONG: dict = {
-    "12.1": (lambda: "a", {}, []),
-    "12.2": (lambda: _seconds_per_request_speedup, {}, []),
-    "12.3": (_deployment_wrong_unit, {}, ['"3Gi"', "'3Gi'", "3072Mi"]),
-    "12.4": (lambda: _quarter_router, {}, ["% 100 < 10"]),
-    "12.5": (lambda: _list_only_app, {}, ["all(isinstance(", "isinstance(item, str)"]),
-    "13.1": (
+    "13.1": (lambda: "a", {}, []),
+    "13.2": (lambda: _seconds_per_request_speedup, {}, []),
+    "13.3": (_deployment_wrong_unit, {}, ['"3Gi"', "'3Gi'", "3072Mi"]),
+    "13.4": (lambda: _quarter_router, {}, ["% 100 < 10"]),
+    "13.5": (lambda: _list_only_app, {}, ["all(isinstance(", "isinstance(item, str)"]),
+    "15.1": (
         lambda: {"psi_words": 0.05, "psi_unknown_share": 0.01, "fires": False},
         dict(zip(("reference", "live"), _drift_frames(), strict=True)),
         [],
     ),
-    "13.2": (lambda: {"a", "c"}, {}, ['{"a", "d", "e"}', "a, d, e", "'d'"]),
-    "13.3": (
+    "14.1": (lambda: {"a", "c"}, {}, ['{"a", "d", "e"}', "a, d, e", "'d'"]),
+    "14.2": (
         _random_search_tuner,
         dict(zip(("x_val", "y_val"), _regression_data(), strict=True)),
         [],
     ),
-    "13.4": (
+    "15.2": (
         _dynamic_range_flatbuffer,
         dict(zip(("x_val", "y_val"), _regression_data(), strict=True)),
         [],
@@ -191,22 +191,22 @@ WRONG: dict = {
     # rounds the surge down, as maxUnavailable is rounded. The check's cases are random, so the
     # message may say "your function says 5 GPUs" for one of them: the leak would be the
     # lesson's own answer (its PASS line says "5 GPUs for the lesson's 4 replicas").
-    "14.1": (
+    "16.1": (
         lambda: _peak_rounding_surge_down,
         {},
         ["GPUs for the lesson's 4 replicas", "= 5", "ceil("],
     ),
-    "14.2": (_kserve_one_gpu, {}, []),
-    "14.3": (lambda: 2, {}, ["8 pods", "= 8"]),
-    "14.4": (_gpu_with_percent_strategy, {}, ["maxSurge: 1", "'maxUnavailable': 0"]),
+    "16.2": (_kserve_one_gpu, {}, []),
+    "16.3": (lambda: 2, {}, ["8 pods", "= 8"]),
+    "16.4": (_gpu_with_percent_strategy, {}, ["maxSurge: 1", "'maxUnavailable': 0"]),
     # a strategic-merge patch that adds GKE's label: the overlay's GPU Operator label stays
-    "14.5": (
-        lambda: __import__("shortcut_answers.lesson_14").lesson_14.gke_label_merged(),
+    "16.5": (
+        lambda: __import__("shortcut_answers.lesson_16").lesson_16.gke_label_merged(),
         {},
         [": null", "$patch", "op: remove"],
     ),
-    "15.1": (lambda: _tasks_ignoring_the_gate, {}, []),
-    "15.2": (lambda: _accuracy_upside_down, {}, []),
-    "15.3": (_compiled_pipeline_unchanged, {}, []),
-    "15.4": (_report_of_the_unbroken_file, {}, ['property "reff" is not defined']),
+    "17.1": (lambda: _tasks_ignoring_the_gate, {}, []),
+    "17.2": (lambda: _accuracy_upside_down, {}, []),
+    "17.3": (_compiled_pipeline_unchanged, {}, []),
+    "17.4": (_report_of_the_unbroken_file, {}, ['property "reff" is not defined']),
 }

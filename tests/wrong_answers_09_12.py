@@ -1,4 +1,4 @@
-"""Wrong answers for the exercise checks of lessons 08-11 (tests/test_exercises.py).
+"""Wrong answers for the exercise checks of lessons 09-12 (tests/test_exercises.py).
 
 Per exercise id: (a factory returning the wrong answer, the **context to pass, strings that must
 not appear in the FAIL message because they would give the solution away).
@@ -10,7 +10,7 @@ import numpy as np
 
 
 def _sentiment_model(mask_zero=True, bidirectional=False, units=8, dim=8, dropout=0.1, rate=1e-3):
-    """A tiny text model in the shape of lesson 08's make_model (vocabulary from 3 sentences)."""
+    """A tiny text model in the shape of lesson 09's make_model (vocabulary from 3 sentences)."""
     import keras
     from keras import layers
 
@@ -69,19 +69,19 @@ _X_FRAUD, _Y_FRAUD = _fraud_split()
 
 
 def _fraud_validation():
-    from shortcut_answers import lesson_11
+    from shortcut_answers import lesson_12
 
     return {
-        "X_val": lesson_11.X_VAL,
-        "y_val": lesson_11.Y_VAL,
-        "autoencoder": lesson_11.AUTOENCODER,
+        "X_val": lesson_12.X_VAL,
+        "y_val": lesson_12.Y_VAL,
+        "autoencoder": lesson_12.AUTOENCODER,
     }
 
 
 def _flipped_error(x):
-    from shortcut_answers import lesson_11
+    from shortcut_answers import lesson_12
 
-    return -np.mean((x - lesson_11.AUTOENCODER.predict(x)) ** 2, axis=1)
+    return -np.mean((x - lesson_12.AUTOENCODER.predict(x)) ** 2, axis=1)
 
 
 def _fraud_splits():
@@ -90,7 +90,7 @@ def _fraud_splits():
 
 WRONG = {
     # the "unmasked" model still masks the padding (and neither model is trained)
-    "08.1": (
+    "09.1": (
         lambda: {
             "masked": _sentiment_model(),
             "unmasked": _sentiment_model(),
@@ -100,13 +100,13 @@ WRONG = {
         [],
     ),
     # a positive review: nothing negative to fool the model with
-    "08.2": (
+    "09.2": (
         lambda: "A wonderful, brilliant film with superb acting.",
         {"model": _SaysNegative()},
         [],
     ),
     # the lesson's default BiLSTM instead of the best trial's hyperparameters
-    "08.3": (
+    "09.3": (
         lambda: _sentiment_model(bidirectional=True, units=8, dim=8, dropout=0.1, rate=1e-3),
         {
             "hyperparameters": {
@@ -119,26 +119,26 @@ WRONG = {
         [],
     ),
     # counts the padding as tokens
-    "08.4": (lambda: 0.05, {"vectorizer": _vectorizer(), "texts": _TEXTS}, []),
-    "09.1": (lambda: [[1.5, 1.0], [1.0, 2.75]], {}, ["1.25"]),
-    "09.2": (lambda: (28, 28), {}, ["(512, 512)", "512"]),
-    "10.1": (lambda: ((14, 14, 32), 4 * 4 * 32), {}, ["32800", "32,800", "(28, 28, 32)"]),
+    "09.4": (lambda: 0.05, {"vectorizer": _vectorizer(), "texts": _TEXTS}, []),
+    "10.1": (lambda: [[1.5, 1.0], [1.0, 2.75]], {}, ["1.25"]),
+    "10.2": (lambda: (28, 28), {}, ["(512, 512)", "512"]),
+    "11.1": (lambda: ((14, 14, 32), 4 * 4 * 32), {}, ["32800", "32,800", "(28, 28, 32)"]),
     # forgets one end of the path: n + 1 points, last one dropped
-    "10.2": (lambda: lambda z0, z1, n: np.linspace(z0, z1, n + 1)[:-1], {}, []),
-    "10.3": (lambda: _naive_saturating_loss, {}, ["softplus(-", "log_sigmoid(-"]),
+    "11.2": (lambda: lambda z0, z1, n: np.linspace(z0, z1, n + 1)[:-1], {}, []),
+    "11.3": (lambda: _naive_saturating_loss, {}, ["softplus(-", "log_sigmoid(-"]),
     # the sample's fraud rate instead of 0.1 %
-    "11.1": (
+    "12.1": (
         lambda: 0.9 * 0.197 / (0.9 * 0.197 + 0.02 * 0.803),
         {"tpr": 0.9, "fpr": 0.02},
         ["0.043", "0.04314"],
     ),
     # sine and cosine of the raw seconds, not of the hour of day
-    "11.2": (
+    "12.2": (
         lambda: lambda t: np.column_stack([np.sin(np.asarray(t)), np.cos(np.asarray(t))]),
         {},
         [],
     ),
     # lower = more suspicious: the sign of the reconstruction error is flipped
-    "11.3": (lambda: _flipped_error, _fraud_validation(), ["rankdata("]),
-    "11.4": (_fitted_dummy, _fraud_splits(), []),
+    "12.3": (lambda: _flipped_error, _fraud_validation(), ["rankdata("]),
+    "12.4": (_fitted_dummy, _fraud_splits(), []),
 }
