@@ -126,3 +126,16 @@ def test_labkit_is_imported_before_tensorflow(name):
         assert "labkit" in first_import and first_import["labkit"] < min(framework), (
             f"{name}: import labkit before keras/tensorflow (notebooks/ruff.toml sorts it so)"
         )
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(NOTEBOOKS.glob("solutions/*.ipynb")),
+    ids=lambda p: p.name[:2] + ("s" if "solutions" in p.name else ""),
+)
+def test_every_cell_has_an_id(path):
+    # nbformat 4.5 requires them (JupyterLab and papermill add missing ones, and warn): a cell
+    # written by a script without one would change the file on the first save
+    notebook = nbformat.reads(path.read_text(encoding="utf-8"), as_version=nbformat.NO_CONVERT)
+    missing = [i for i, cell in enumerate(notebook.cells) if "id" not in cell]
+    assert not missing, f"{path.name}: cells without an id: {missing}"
