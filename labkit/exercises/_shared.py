@@ -1,6 +1,7 @@
 """Helpers shared by the checks of several lessons.
 
-Keras layers, loss curves, training histories, multiple-choice letters, Kubernetes quantities.
+Keras layers, loss curves, training histories, multiple-choice letters, Kubernetes quantities,
+the validation rows of the lifecycle lessons (14, 15).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.exercises import Fail, _need
+from labkit.exercises import Fail, _context, _need
 
 
 def _layers_of(model: Any) -> list[Any]:
@@ -93,3 +94,21 @@ def _fit_history(model: Any, what: str) -> Any:
         f"{what}'s training history does not match the training steps its optimizer took.",
     )
     return history
+
+
+def _array(value: Any, what: str, ndim: int) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise Fail(f"{what} must hold numbers.") from None
+    _need(array.ndim == ndim and len(array) >= 10, f"{what} has the wrong shape.")
+    return array
+
+
+def _validation(context: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``x_val`` (2-D) and ``y_val`` (1-D, float64) from a check's context, one row per district."""
+    x_val, y_val = _context(context, "x_val", "y_val")
+    x = _array(x_val, "x_val", 2)
+    y = _array(np.ravel(np.asarray(y_val)), "y_val", 1).astype(np.float64)
+    _need(len(x) == len(y), "x_val and y_val must have one row per district.")
+    return x, y

@@ -12,11 +12,10 @@ import numpy as np
 
 from labkit.exercises import (
     Fail,
-    _context,
     _need,
     _register,
 )
-from labkit.exercises._shared import _letters
+from labkit.exercises._shared import _letters, _validation
 
 
 @_register(
@@ -36,23 +35,6 @@ def _check_14_1(answer: Any, **context: Any) -> None:
         letters == {"a", "d", "e"},
         "your set of leaky steps is not right yet (it is graded as a whole).",
     )
-
-
-def _array(value: Any, what: str, ndim: int) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise Fail(f"{what} must hold numbers.") from None
-    _need(array.ndim == ndim and len(array) >= 10, f"{what} has the wrong shape.")
-    return array
-
-
-def _validation(context: dict) -> tuple[np.ndarray, np.ndarray]:
-    x_val, y_val = _context(context, "x_val", "y_val")
-    x = _array(x_val, "x_val", 2)
-    y = _array(np.ravel(np.asarray(y_val)), "y_val", 1).astype(np.float64)
-    _need(len(x) == len(y), "x_val and y_val must have one row per district.")
-    return x, y
 
 
 @_register(

@@ -18,6 +18,7 @@ from labkit.exercises import (
     _number,
     _register,
 )
+from labkit.exercises._shared import _validation
 
 
 def _psi(reference_values: Any, live_values: Any, bins: int = 10) -> float:
@@ -78,23 +79,6 @@ def _check_15_1(answer: Any, **context: Any) -> str:
         "fires does not follow from your PSIs and the threshold.",
     )
     return f"PSI words {psis['words']:.3f}, unknown share {psis['unknown_share']:.3f}"
-
-
-def _array(value: Any, what: str, ndim: int) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise Fail(f"{what} must hold numbers.") from None
-    _need(array.ndim == ndim and len(array) >= 10, f"{what} has the wrong shape.")
-    return array
-
-
-def _validation(context: dict) -> tuple[np.ndarray, np.ndarray]:
-    x_val, y_val = _context(context, "x_val", "y_val")
-    x = _array(x_val, "x_val", 2)
-    y = _array(np.ravel(np.asarray(y_val)), "y_val", 1).astype(np.float64)
-    _need(len(x) == len(y), "x_val and y_val must have one row per district.")
-    return x, y
 
 
 def _tflite_interpreter(model_bytes: bytes) -> Any:
