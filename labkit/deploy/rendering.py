@@ -341,29 +341,28 @@ def kustomize(folder: str | os.PathLike, *, files_outside: bool = False) -> list
     folder = Path(folder)
     if not any((folder / name).is_file() for name in ("kustomization.yaml", "kustomization.yml")):
         raise FileNotFoundError(f"{folder}: no kustomization.yaml (write one, or give its folder)")
+    return _run_kustomize(folder, str(folder), files_outside=files_outside)
+
+
+def _run_kustomize(folder: Path, what: str, files_outside: bool = False) -> list[dict]:
+    """``kubectl kustomize folder``, parsed; a ManifestError names ``what`` and says why."""
     command = [_kubectl(), "kustomize", str(folder)]
     if files_outside:
         command.append("--load-restrictor=LoadRestrictionsNone")
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise ManifestError(f"kubectl kustomize {folder}: {result.stderr.strip()}")
+        raise ManifestError(f"kubectl kustomize of {what}: {result.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def _kustomize(kustomization: dict, resources: list[Path], what: str) -> list[dict]:
     """``kubectl kustomize`` of a temporary kustomization that references ``resources``."""
-    kubectl = _kubectl()
     with tempfile.TemporaryDirectory(prefix="labkit-render-") as tmp:
         kustomization["resources"] = [os.path.relpath(r, tmp) for r in resources]
         (Path(tmp) / "kustomization.yaml").write_text(
             yaml.safe_dump(kustomization, sort_keys=False)
         )
-        result = subprocess.run(
-            [kubectl, "kustomize", tmp], capture_output=True, text=True, timeout=120
-        )
-    if result.returncode != 0:
-        raise ManifestError(f"kubectl kustomize of {what}: {result.stderr.strip()}")
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        return _run_kustomize(Path(tmp), what)
 
 
 def _pointer(*parts: str) -> str:
