@@ -124,7 +124,7 @@ def _consistent_with_model(run: Any, what: str) -> float:
     "model.summary() shows each layer's parameters. Train it (fit) before you check it, and "
     "compare it with the main model on validation accuracy, not on the test set.",
 )
-def _check_05_1(answer: Any, **context: Any) -> str:
+def _check_06_1(answer: Any, **context: Any) -> str:
     model = _keras_model(answer)
     _check_mlp_input(model)
     units = _dense_units(model)
@@ -153,7 +153,7 @@ def _check_05_1(answer: Any, **context: Any) -> str:
     "its batch sizes; the check counts the updates your optimizer made and measures each model "
     "on held-out digits, so pass the models after training them.",
 )
-def _check_05_2(answer: Any, **context: Any) -> str:
+def _check_06_2(answer: Any, **context: Any) -> str:
     import keras
 
     if not isinstance(answer, Mapping):
@@ -206,7 +206,7 @@ def _check_05_2(answer: Any, **context: Any) -> str:
     "rate with the same epochs and validation_data, and keep what fit returns; "
     "plots.plot_history accepts the same dict (with string labels).",
 )
-def _check_05_3(answer: Any, **context: Any) -> str:
+def _check_06_3(answer: Any, **context: Any) -> str:
     if not isinstance(answer, Mapping):
         raise Fail(f"expected a dict {{rate: History}}, got {type(answer).__name__}.")
     runs = {}
@@ -252,7 +252,7 @@ def _steps(run: Any) -> int:
     "with everything else unchanged, keep what train_and_report returns for each size, and "
     "read the gap from the last epoch of each History.",
 )
-def _check_05_4(answer: Any, **context: Any) -> str:
+def _check_06_4(answer: Any, **context: Any) -> str:
     if not isinstance(answer, Mapping):
         raise Fail(f"expected a dict {{images: History}}, got {type(answer).__name__}.")
     _need(len(answer) >= 3, f"expected at least 3 training-set sizes, got {len(answer)}.")

@@ -85,7 +85,7 @@ def _accuracy(model: Any, x: np.ndarray, y: np.ndarray, what: str) -> float:
     hint="without padding a 3 x 3 kernel loses one pixel on each side; every kernel has "
     "3 x 3 x (input channels) weights, plus one bias per kernel.",
 )
-def _check_06_1(answer: Any, **context: Any) -> None:
+def _check_07_1(answer: Any, **context: Any) -> None:
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise Fail(f"expected a tuple (output_shape, parameter_count), got {answer!r}.")
     shape = _shape(answer[0], 3, "the output shape (height, width, channels)")
@@ -109,7 +109,7 @@ def _check_06_1(answer: Any, **context: Any) -> None:
     "exercise); train the control exactly as you train your model, and keep the last 5,000 "
     "training images out of both.",
 )
-def _check_06_2(answer: Any, **context: Any) -> str:
+def _check_07_2(answer: Any, **context: Any) -> str:
     answer = _mapping(answer, ("model", "baseline"), "your model and the baseline")
     model = _keras_model(answer["model"], "a trained Keras model for 'model'")
     baseline = _keras_model(answer["baseline"], "the trained baseline (a keras.Model)")
@@ -159,7 +159,7 @@ _RANDOM_LAYERS = ("RandomRotation", "RandomZoom", "RandomTranslation")
     "digits next to their mirror images), and keep the amounts small, as in "
     "make_augmentation.",
 )
-def _check_06_3(answer: Any, **context: Any) -> None:
+def _check_07_3(answer: Any, **context: Any) -> None:
     import keras
 
     block = _keras_model(answer, "a keras.Sequential of preprocessing layers")
@@ -223,7 +223,7 @@ def _run_of(answer: Mapping[str, Any], key: str) -> Any:
     "prints it; read it off each run's history.history, and check it against the validation "
     "curves plotted in section 7.",
 )
-def _check_06_4(answer: Any, **context: Any) -> str:
+def _check_07_4(answer: Any, **context: Any) -> str:
     answer = _mapping(
         answer, ("plain", "augmented", "best_epoch", "later"), "the two runs and your reading"
     )

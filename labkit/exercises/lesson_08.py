@@ -34,7 +34,7 @@ from labkit.exercises._shared import _fit_history
     "convolution has 9 weights per channel, a pointwise one c_in x c_out; the Dense layer has "
     "one weight per (feature, class) plus a bias per class.",
 )
-def _check_07_1(answer: Any, **context: Any) -> None:
+def _check_08_1(answer: Any, **context: Any) -> None:
     count = _integer(answer, "the number of trainable parameters")
     (n_classes,) = _context(context, "n_classes")
     alpha = float(context.get("alpha", 0.25))
@@ -51,7 +51,7 @@ def _check_07_1(answer: Any, **context: Any) -> None:
     verifies="the feature grid of MobileNet v1 (total stride 32) for a 320 x 320 input",
     hint="MobileNet v1 halves the resolution five times; its last block has 1024 x alpha channels.",
 )
-def _check_07_2(answer: Any, **context: Any) -> None:
+def _check_08_2(answer: Any, **context: Any) -> None:
     shape = _shape(answer, 3, "the feature-grid shape")
     alpha = float(context.get("alpha", 0.25))
     size = 320
@@ -91,7 +91,7 @@ def _accuracy(model: Any, x: Any, y: np.ndarray, what: str) -> float:
     "fit it on those features only; the check measures the heads itself, on the validation "
     "features.",
 )
-def _check_07_3(answer: Any, **context: Any) -> str:
+def _check_08_3(answer: Any, **context: Any) -> str:
     if not isinstance(answer, Mapping):
         raise Fail(
             f"expected a dict {{images per class: trained head}}, got {type(answer).__name__}."
@@ -145,7 +145,7 @@ def _check_07_3(answer: Any, **context: Any) -> str:
     "then the preprocessing, the base (top blocks unfrozen as in section 4) and the head; "
     "train it with fit, and think about why the cached features cannot be used any more.",
 )
-def _check_07_4(answer: Any, **context: Any) -> str:
+def _check_08_4(answer: Any, **context: Any) -> str:
     import keras
 
     model = _keras_model(answer)

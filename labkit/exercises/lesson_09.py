@@ -73,7 +73,7 @@ def _binary_accuracy(model: Any, inputs: Any, labels: np.ndarray) -> float:
     "left-to-right LSTM read in its last steps, and what happens to its memory of the words? "
     "Then train, evaluate both models on the validation reviews, and let the numbers decide.",
 )
-def _check_08_1(answer: Any, **context: Any) -> str:
+def _check_09_1(answer: Any, **context: Any) -> str:
     answer = _mapping(
         answer, ("masked", "unmasked", "lower_without_mask"), "your two models and conclusion"
     )
@@ -178,7 +178,7 @@ _CLEAR_REVIEWS = {  # reviews any sentiment model worth the name scores the righ
     "with words that usually come with praise, and try several versions. The verdict itself "
     "must stay negative: 'not bad' or 'not just good' praise the film.",
 )
-def _check_08_2(answer: Any, **context: Any) -> str:
+def _check_09_2(answer: Any, **context: Any) -> str:
     import tensorflow as tf
 
     if not isinstance(answer, str):
@@ -230,7 +230,7 @@ def _optimizer_rate(model: Any) -> float:
     "tuner's own trial model) and train it as in section 4, with early stopping on the "
     "validation loss.",
 )
-def _check_08_3(answer: Any, **context: Any) -> str:
+def _check_09_3(answer: Any, **context: Any) -> str:
     import keras
 
     model = _keras_model(answer)
@@ -277,7 +277,7 @@ def _check_08_3(answer: Any, **context: Any) -> str:
     "count over all reviews together (one share of all tokens, not a mean of per-review "
     "shares), and leave the padding out.",
 )
-def _check_08_4(answer: Any, **context: Any) -> str:
+def _check_09_4(answer: Any, **context: Any) -> str:
     import tensorflow as tf
 
     share = _number(answer, "a share")

@@ -39,7 +39,7 @@ def _gram_exercise_reference() -> np.ndarray:
     "channel c times channel d, so the diagonal holds the mean of the squares and G is "
     "symmetric.",
 )
-def _check_09_1(answer: Any, **context: Any) -> None:
+def _check_10_1(answer: Any, **context: Any) -> None:
     if isinstance(answer, (str, bytes)) or not isinstance(answer, (Sequence, np.ndarray)):
         raise Fail(f"expected a 2 x 2 nested list, got {type(answer).__name__}.")
     try:
@@ -68,7 +68,7 @@ def _check_09_1(answer: Any, **context: Any) -> None:
     hint="a Gram matrix is channels x channels: the positions are summed away; the channel "
     "counts are printed in section 2.",
 )
-def _check_09_2(answer: Any, **context: Any) -> None:
+def _check_10_2(answer: Any, **context: Any) -> None:
     shape = _shape(answer, 2, "the Gram matrix's shape (rows, columns)")
     _need(shape[0] == shape[1], "a Gram matrix is square (channels x channels).")
     _need(shape != (256 * 341, 256 * 341), "the positions are summed away, not kept.")
@@ -129,7 +129,7 @@ def _run(value: Any, photo: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarr
     "train_step), change only STYLE_WEIGHT, and keep each run's own image and loss history; "
     "the content loss is one of the parts train_step returns, not the total.",
 )
-def _check_09_3(answer: Any, **context: Any) -> str:
+def _check_10_3(answer: Any, **context: Any) -> str:
     if not isinstance(answer, Mapping):
         raise Fail(f"expected a dict {{style weight: run}}, got {type(answer).__name__}.")
     _need(len(answer) >= 3, f"expected at least 3 style weights, got {len(answer)}.")
@@ -180,7 +180,7 @@ def _check_09_3(answer: Any, **context: Any) -> str:
     "starting from uniform noise, each with a fresh optimizer and train_step, and keep each "
     "run's final image and history['content'].",
 )
-def _check_09_4(answer: Any, **context: Any) -> str:
+def _check_10_4(answer: Any, **context: Any) -> str:
     answer = _mapping(answer, ("photo", "noise"), "the two runs")
     photo_image = _photo(context)
     from_photo, photo = _run(answer["photo"], photo_image, "the photo start")

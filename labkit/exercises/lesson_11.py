@@ -34,7 +34,7 @@ from labkit.exercises import (
     "width; the kernel has one 4 x 4 weight per (input channel, output channel), plus one bias "
     "per output channel.",
 )
-def _check_10_1(answer: Any, **context: Any) -> None:
+def _check_11_1(answer: Any, **context: Any) -> None:
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise Fail(f"expected a tuple (output_shape, parameter_count), got {answer!r}.")
     shape = _shape(answer[0], 3, "the output shape (height, width, channels)")
@@ -58,7 +58,7 @@ def _latent_reference(z0: np.ndarray, z1: np.ndarray, n: int) -> np.ndarray:
     "going from 0 to 1 in equal steps; np.linspace makes equal steps, and NumPy broadcasting "
     "of a column of weights against a row vector gives one point per row.",
 )
-def _check_10_2(answer: Any, **context: Any) -> None:
+def _check_11_2(answer: Any, **context: Any) -> None:
     latent_path = _callable(answer, "a function latent_path(z0, z1, n)")
     rng = np.random.default_rng(10)
     for dim, n in ((100, 8), (3, 2), (16, 5)):
@@ -87,7 +87,7 @@ def _check_10_2(answer: Any, **context: Any) -> None:
     "1 - sigmoid(40) is 0 in float32 and the log is -inf. Use 1 - sigmoid(x) = sigmoid(-x) "
     "and a log-sigmoid (or softplus) function from keras.ops or tf.math.",
 )
-def _check_10_3(answer: Any, **context: Any) -> None:
+def _check_11_3(answer: Any, **context: Any) -> None:
     import tensorflow as tf
 
     loss = _callable(answer, "a function saturating_generator_loss(fake_logits)")
@@ -143,7 +143,7 @@ def _fashion_judge_accuracy(judge: Any) -> float:
     "too); the counts are the confident predictions of section 9 per class, keyed by "
     "class_names.",
 )
-def _check_10_4(answer: Any, **context: Any) -> str:
+def _check_11_4(answer: Any, **context: Any) -> str:
     import keras
 
     from labkit.datasets import FASHION_MNIST_CLASSES

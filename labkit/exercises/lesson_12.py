@@ -33,7 +33,7 @@ def _precision_at_rate(tpr: float, fpr: float, rate: float) -> float:
     hint="Bayes' rule of section 6: the true alarms are TPR x fraud rate, the false alarms "
     "FPR x (1 - fraud rate); precision is the first divided by their sum.",
 )
-def _check_11_1(answer: Any, **context: Any) -> None:
+def _check_12_1(answer: Any, **context: Any) -> None:
     precision = _number(answer, "a precision")
     _need(0 <= precision <= 1, "a precision lies between 0 and 1.")
     tpr, fpr = _context(context, "tpr", "fpr")
@@ -56,7 +56,7 @@ def _check_11_1(answer: Any, **context: Any) -> None:
     "hour, 24 hours a day, fractions kept); turn it into an angle of a full turn per day and "
     "return its sine and cosine as two columns, sine first (np.column_stack).",
 )
-def _check_11_2(answer: Any, **context: Any) -> None:
+def _check_12_2(answer: Any, **context: Any) -> None:
     import pandas as pd
 
     hour_features = _callable(answer, "a function hour_features(time_seconds)")
@@ -141,7 +141,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     "ranking their scores (scipy.stats.rankdata). Return the function that computes your "
     "score from the features, not the scores themselves.",
 )
-def _check_11_3(answer: Any, **context: Any) -> str:
+def _check_12_3(answer: Any, **context: Any) -> str:
     score = _callable(answer, "a function score(x) that returns anomaly scores")
     X_val, y_val, autoencoder = _context(context, "X_val", "y_val", "autoencoder")
     x = _features(X_val, "X_val")
@@ -187,7 +187,7 @@ def _check_11_3(answer: Any, **context: Any) -> str:
     "transaction, fraud or not); with 1 fraud in hundreds, weight the classes "
     "(class_weight). Compare it on the validation split, not the test set.",
 )
-def _check_11_4(answer: Any, **context: Any) -> str:
+def _check_12_4(answer: Any, **context: Any) -> str:
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 

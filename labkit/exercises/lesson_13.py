@@ -38,7 +38,7 @@ _WHEN_ONLY_READINESS_FAILS = frozenset("bde")
     "on the Service after them: which probe leads to a restart, and which one decides where the "
     "Service sends requests? Judge every statement on its own.",
 )
-def _check_12_1(answer: Any, **context: Any) -> None:
+def _check_13_1(answer: Any, **context: Any) -> None:
     if not isinstance(answer, (set, frozenset, list, tuple, str)):
         raise Fail(f'expected a set of letters such as {{"a", "c"}}, got {type(answer).__name__}.')
     letters = _letters(answer, _PROBE_STATEMENTS, "a set of letters")
@@ -61,7 +61,7 @@ def _speedup_reference(latencies_ms: np.ndarray, n_reviews: int, seconds: float)
     hint="throughput is reviews per second, for each way of sending: count the reviews and "
     "the seconds they took (mind the units of the round trips), then compare the two rates.",
 )
-def _check_12_2(answer: Any, **context: Any) -> None:
+def _check_13_2(answer: Any, **context: Any) -> None:
     speedup = _callable(answer, "a function batching_speedup(latencies_ms, n_reviews, seconds)")
     rng = np.random.default_rng()  # fresh measurements on every call
     for _ in range(5):
@@ -107,7 +107,7 @@ def _without(document: dict, replicas: bool = True) -> dict:
     "container's memory limit (section 12 shows where both live); Kubernetes quantities have "
     "binary and decimal suffixes, and they differ.",
 )
-def _check_12_3(answer: Any, **context: Any) -> None:
+def _check_13_3(answer: Any, **context: Any) -> None:
     import kubernetes_validate
 
     if not isinstance(answer, Mapping):
@@ -152,7 +152,7 @@ def _route_reference_share(route: Any, ids: list[str]) -> float:
     "process (hashlib; Python's hash() of a string changes between processes) and compare it "
     "with the canary percentage.",
 )
-def _check_12_4(answer: Any, **context: Any) -> str:
+def _check_13_4(answer: Any, **context: Any) -> str:
     route = _callable(answer, "a function pick_version(request_id)")
     rng = np.random.default_rng()  # fresh ids on every call: nothing to special-case
     start = int(rng.integers(0, 10**6))
@@ -218,7 +218,7 @@ def _bad_bodies(rng: np.random.Generator) -> list[tuple[str, Any]]:
     "'instances' key, is that a non-empty list, is every item a string? For a bad body return a "
     "JSONResponse with status_code=400 and a message that says what is wrong.",
 )
-def _check_12_5(answer: Any, **context: Any) -> str:
+def _check_13_5(answer: Any, **context: Any) -> str:
     make_app = _callable(answer, "a function make_checked_app(predict)")
     from fastapi.testclient import TestClient
 

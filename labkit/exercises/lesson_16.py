@@ -35,7 +35,7 @@ def _peak_reference(replicas: int, gpus_per_pod: int, max_surge: Any) -> int:
     "reread in section 9 how Kubernetes turns a percentage into whole pods (maxSurge and "
     "maxUnavailable are rounded in different directions).",
 )
-def _check_14_1(answer: Any, **context: Any) -> str:
+def _check_16_1(answer: Any, **context: Any) -> str:
     import numpy as np
 
     peak_gpus = _callable(answer, "a function peak_gpus(replicas, gpus_per_pod, max_surge)")
@@ -101,7 +101,7 @@ def _validated(objects: list[dict]) -> None:
     hint="deploy.render(overlay, image=..., gpus=..., namespace=..., model_name=...) with the "
     "overlay that wraps the server in KServe; look at spec.predictor.containers[0].resources.",
 )
-def _check_14_2(answer: Any, **context: Any) -> None:
+def _check_16_2(answer: Any, **context: Any) -> None:
     from labkit import deploy
 
     objects = _gpu_objects(answer, "the rendered objects")
@@ -146,7 +146,7 @@ def _check_14_2(answer: Any, **context: Any) -> None:
     hint="time-slicing adds no hardware; it changes how many nvidia.com/gpu units the device "
     "plugin advertises for each physical GPU (section 6). How many units does each pod ask for?",
 )
-def _check_14_3(answer: Any, **context: Any) -> None:
+def _check_16_3(answer: Any, **context: Any) -> None:
     pods = _integer(answer, "the number of pods")
     _need(
         pods == 2 * 4,
@@ -171,7 +171,7 @@ ROLLOUT_QUOTA_GPUS = 5
     "down), so work out what yours give at one replica and at the autoscaler's maximum, and "
     "what the spare GPU of the quota allows.",
 )
-def _check_14_4(answer: Any, **context: Any) -> str:
+def _check_16_4(answer: Any, **context: Any) -> str:
     from labkit import deploy
 
     objects = _gpu_objects(answer, "the GPU objects")
@@ -266,7 +266,7 @@ def _unpatched(folder: Any, kustomization: dict) -> list[dict]:
     import yaml
 
     bare = {k: v for k, v in kustomization.items() if k not in _PATCH_FIELDS}
-    with tempfile.TemporaryDirectory(prefix="labkit-14-5-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="labkit-16-5-") as tmp:
         bare["resources"] = [
             r if "://" in str(r) else os.path.relpath(Path(folder, r).resolve(), tmp)
             for r in kustomization.get("resources") or []
@@ -289,7 +289,7 @@ def _unpatched(folder: Any, kustomization: dict) -> list[dict]:
     "nodeSelector and resources hold afterwards (section 4 printed them), not only at your "
     "patch.",
 )
-def _check_14_5(answer: Any, **context: Any) -> str:
+def _check_16_5(answer: Any, **context: Any) -> str:
     import os
     from pathlib import Path
 

@@ -69,7 +69,7 @@ def _tasks_that_run_reference(metrics: dict, profile: str) -> set[str]:
     "bars (see its source in section 1); the compiled spec lists every task, and the gated ones "
     "sit in the component of the dsl.If (section 3 draws them).",
 )
-def _check_15_1(answer: Any, **context: Any) -> None:
+def _check_17_1(answer: Any, **context: Any) -> None:
     tasks_that_run = _callable(answer, "a function tasks_that_run(metrics, profile)")
     rng = np.random.default_rng()  # fresh metrics on every call: nothing to special-case
 
@@ -173,7 +173,7 @@ def _accuracy(model: Any, texts: list[str], labels: np.ndarray) -> float:
     "of strings, as in lesson 09). The evaluate report holds test accuracies: not what to "
     "compare variants by.",
 )
-def _check_15_2(answer: Any, **context: Any) -> str:
+def _check_17_2(answer: Any, **context: Any) -> str:
     import contextlib
     import io
 
@@ -240,7 +240,7 @@ def _spec_from(answer: Any) -> dict:
     "components in labkit.pipelines and adds your component where it belongs, fed by the "
     "output that export publishes; then compile it as section 2 does.",
 )
-def _check_15_3(answer: Any, **context: Any) -> str:
+def _check_17_3(answer: Any, **context: Any) -> str:
     spec = _spec_from(answer)
     tasks, gated = _tasks_and_gated(spec)
     original, original_gated = _tasks_and_gated(_compiled_spec())
@@ -299,7 +299,7 @@ def _report_lines(report: str) -> list[str]:
     "../.venv/bin/ on the copy with subprocess.run (capture its output as text), and pass both "
     "the copy's path and what it printed.",
 )
-def _check_15_4(answer: Any, **context: Any) -> str:
+def _check_17_4(answer: Any, **context: Any) -> str:
     import subprocess
 
     from labkit import paths

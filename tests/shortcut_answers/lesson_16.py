@@ -93,7 +93,7 @@ def _autoscaler_capped():
 def kustomization_folder(patch=None, resources=None, files=None):
     """A kustomization folder in a fresh temporary folder: the gpu overlay (or ``resources``),
     ``patch`` (a strategic-merge patch, text) as patch.yaml, and ``files`` {name: text}."""
-    folder = Path(tempfile.mkdtemp(prefix="shortcut_14_5_"))
+    folder = Path(tempfile.mkdtemp(prefix="shortcut_16_5_"))
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",

@@ -101,7 +101,7 @@ def _with_card(inside=True, producer="export", output="exported", output_type="s
 
 
 def _workflow_copy(text_change=None):
-    folder = Path(tempfile.mkdtemp(prefix="shortcut_15_4_"))
+    folder = Path(tempfile.mkdtemp(prefix="shortcut_17_4_"))
     target = folder / "test.yml"
     text = (REPO / ".github" / "workflows" / "test.yml").read_text()
     target.write_text(text_change(text) if text_change else text)
