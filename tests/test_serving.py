@@ -447,6 +447,40 @@ def test_micro_batcher_waits_for_half_the_last_call_at_most_half_its_time():
     assert not_waited - call_seconds < call_seconds / 4  # no wait: nothing to wait for
 
 
+def test_micro_batcher_takes_the_largest_allowed_batch_size_the_queue_fills():
+    """With allowed batch sizes (XLA's compiled shapes), 20 queued requests go as a call of 16
+    and one of 4, not as one call padded to 32; a request is never split for it, and sizes
+    that do not end at max_batch_size are refused."""
+    from labkit.serving.model import MicroBatcher
+
+    calls = []
+
+    def fn(batch):
+        calls.append(len(batch))
+        time.sleep(0.01)
+        return {"out": batch * 2}
+
+    async def scenario(requests_, sizes):
+        batcher = MicroBatcher(fn, max_batch_size=32, allowed_batch_sizes=sizes)
+        results = await asyncio.gather(*(batcher(r) for r in requests_))
+        batcher.close()
+        return results
+
+    singles = [np.full((1, 1), i) for i in range(20)]
+    results = asyncio.run(scenario(singles, [1, 2, 4, 8, 16, 32]))
+    assert [r["out"].tolist() for r in results] == [(r * 2).tolist() for r in singles]
+    assert calls == [16, 4], calls
+    calls.clear()
+    asyncio.run(scenario(singles, None))  # without allowed sizes: everything queued goes
+    assert calls == [20], calls
+    calls.clear()
+    asyncio.run(scenario([np.zeros((12, 1)), np.zeros((3, 1))], [1, 2, 4, 8, 16, 32]))
+    assert calls == [12, 3], calls  # 15 queued fill 8: the request of 12 goes whole, alone
+    for bad in ([1, 2, 16], [4, 2, 32], [0, 32]):
+        with pytest.raises(ValueError, match="allowed_batch_sizes"):
+            MicroBatcher(fn, max_batch_size=32, allowed_batch_sizes=bad)
+
+
 def test_micro_batcher_cuts_a_large_request_into_model_batches():
     """A request of more than max_batch_size instances never reaches the model in one call,
     and the other clients' requests are answered between its parts."""

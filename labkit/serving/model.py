@@ -132,6 +132,8 @@ class KerasModel(kserve.Model):
         self.max_instances = max_instances
         self.jit = jit
         self.xla: str | None = None
+        #: the batch sizes XLA compiled (calls are padded up to one of them); None without XLA
+        self.xla_batch_sizes: list[int] | None = None
         self.keras_model = None
         self.input_spec: InputSpec | None = None
         self.output_spec: OutputSpec | None = None
@@ -211,7 +213,7 @@ class KerasModel(kserve.Model):
         if len(outputs) > 1 and self.output_spec.kind != "raw":
             self.output_spec = OutputSpec("raw")
         self.output_names = list(outputs)
-        self.xla = None
+        self.xla, self.xla_batch_sizes = None, None
         if self.jit:
             call, self.xla = self._with_xla(model, call, warmup, outputs)
         self.keras_model = model
@@ -220,6 +222,7 @@ class KerasModel(kserve.Model):
             call,
             max_batch_size=self.max_batch_size,
             max_wait_ms=self.max_wait_ms,
+            allowed_batch_sizes=self.xla_batch_sizes,
             name=self.name,
         )
         self.ready = True
@@ -287,6 +290,7 @@ class KerasModel(kserve.Model):
             if got[key].shape != value.shape or not close:
                 return call, "off (XLA answers differ from the plain graph's)"
         where = "after the text layer" if pre is not None else "whole model"
+        self.xla_batch_sizes = buckets
         return xla_call, f"on ({where}; batch sizes {buckets})"
 
     def _output_spec(self, model) -> OutputSpec:
